@@ -1,0 +1,178 @@
+"""Canonical work-order API: submit, read (by scope or query code), list, public timeline."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import Connection
+
+from hub.api.errors import ApiError
+from hub.api.idempotent import run_once
+from hub.api.state import OptionalKey, State, require
+from hub.model import views
+from hub.model.base import utcnow
+from hub.model.codes import AppealType, Channel, WorkOrderState
+from hub.model.work_order import WorkOrderSubmission
+from hub.services.intake import Receipt, receive
+from hub.store import work_orders as repo
+from hub.store.api_keys import ApiKey
+
+router = APIRouter(prefix="/api/v1/work-orders", tags=["work-orders 工单"])
+
+SUBMIT_SCOPES = ("portal", "staff", "admin")
+READ_SCOPES = ("staff", "admin")
+NOT_FOUND = ("not_found", "工单不存在 (work order not found)")
+
+
+def receipt_body(receipt: Receipt) -> dict[str, Any]:
+    return views.jsonable(
+        {
+            "wo_no": receipt.wo_no,
+            "query_code": receipt.query_code,
+            "status": receipt.status.value,
+            "status_label": receipt.status.label,
+            "created_at": receipt.created_at,
+            "response_due": receipt.response_due,
+            "links": {
+                "self": f"/api/v1/work-orders/{receipt.wo_no}",
+                "timeline": f"/api/v1/work-orders/{receipt.wo_no}/timeline",
+            },
+        }
+    )
+
+
+def actor_of(key: ApiKey) -> str:
+    return f"{key.scope}:{key.name}"
+
+
+@router.post("", status_code=201, summary="提交诉求 Submit a request")
+def submit(
+    submission: WorkOrderSubmission,
+    state: State,
+    key: OptionalKey,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> dict[str, Any]:
+    key = require(key, *SUBMIT_SCOPES)
+
+    def work(conn: Connection) -> tuple[int, Any]:
+        receipt = receive(
+            conn,
+            submission,
+            actor=actor_of(key),
+            catalogue=state.catalogue.get(),
+            now=utcnow(),
+            response_minutes=state.settings.response_minutes,
+        )
+        return 201, receipt_body(receipt)
+
+    status, body, replayed = run_once(
+        state, key.id, idempotency_key, submission.model_dump(mode="json"), work
+    )
+    response.status_code = status
+    response.headers["Location"] = body["links"]["self"]
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return body  # type: ignore[no-any-return]
+
+
+@router.get("/{wo_no}", summary="查询工单 Read a work order")
+def read(
+    wo_no: str,
+    state: State,
+    key: OptionalKey,
+    query_code: Annotated[str | None, Query(max_length=32, description="诉求人查询码")] = None,
+) -> dict[str, Any]:
+    with state.engine.connect() as conn:
+        if query_code is not None:
+            stored = repo.get_query_code_hash(conn, wo_no)
+            given = repo.hash_secret(query_code.strip().upper())
+            if stored is None or not hmac.compare_digest(stored, given):
+                raise ApiError(404, *NOT_FOUND)
+            order = repo.get_work_order(conn, wo_no)
+            assert order is not None
+            return views.requester_view(order)
+        key = require(key, *READ_SCOPES, unit=True)
+        order = repo.get_work_order(conn, wo_no)
+        if order is None:
+            raise ApiError(404, *NOT_FOUND)
+        if key.unit_code is not None:
+            if not any(a.unit_code == key.unit_code for a in order.assignments):
+                raise ApiError(404, *NOT_FOUND)
+            return views.unit_view(order)
+        return views.staff_view(order)
+
+
+@router.get("/{wo_no}/timeline", summary="流程公开 Public timeline")
+def timeline(wo_no: str, state: State) -> dict[str, Any]:
+    with state.engine.connect() as conn:
+        order = repo.get_work_order(conn, wo_no)
+        if order is None:
+            raise ApiError(404, *NOT_FOUND)
+        return views.public_timeline(order, repo.list_events(conn, wo_no, public_only=True))
+
+
+def _split(values: list[str] | None, allowed: type[Any], field: str) -> list[str]:
+    items = [v for raw in values or [] for v in raw.split(",") if v]
+    codes = {m.value for m in allowed}
+    unknown = [v for v in items if v not in codes]
+    if unknown:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{field} 取值无效 (unknown value): {', '.join(unknown)}",
+            [{"field": field, "reason": f"allowed: {', '.join(sorted(codes))}"}],
+        )
+    return items
+
+
+@router.get("", summary="工单列表 List work orders")
+def list_orders(
+    state: State,
+    key: OptionalKey,
+    status: Annotated[list[str] | None, Query(description="状态，可逗号分隔")] = None,
+    appeal_type: Annotated[list[str] | None, Query()] = None,
+    channel: Annotated[list[str] | None, Query()] = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    unit: Annotated[str | None, Query(max_length=32)] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="标题包含")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    key = require(key, *READ_SCOPES, unit=True)
+    for name, moment in (("created_from", created_from), ("created_to", created_to)):
+        if moment is not None and moment.tzinfo is None:
+            raise ApiError(422, "validation_error", f"{name} 须带时区 (needs a time zone)",
+                           [{"field": name, "reason": "timezone required"}])
+    before_id = None
+    if cursor:
+        try:
+            before_id = repo.decode_cursor(cursor)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_cursor", "分页游标无效 (invalid cursor)") from exc
+    order_filter = repo.OrderFilter(
+        statuses=_split(status, WorkOrderState, "status"),
+        appeal_types=_split(appeal_type, AppealType, "appeal_type"),
+        channels=_split(channel, Channel, "channel"),
+        categories=[c for raw in category or [] for c in raw.split(",") if c],
+        unit_code=key.unit_code or unit,
+        region_prefix=region,
+        created_from=created_from,
+        created_to=created_to,
+        text=q,
+    )
+    with state.engine.connect() as conn:
+        orders, next_id = repo.list_work_orders(conn, order_filter, limit, before_id)
+        total = repo.count_work_orders(conn, order_filter)
+    view = views.unit_view if key.unit_code else views.staff_view
+    return {
+        "items": [view(o) for o in orders],
+        "total": total,
+        "next_cursor": repo.encode_cursor(next_id) if next_id else None,
+    }

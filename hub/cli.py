@@ -1,0 +1,121 @@
+"""`jingkai`: the command line for platform admins (init, serve, keys …)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from hub.config import get_settings
+from hub.store.db import get_engine
+from hub.yamlconf import ConfigError
+
+
+def cmd_init(_args: argparse.Namespace) -> int:
+    """Migrate the schema and load the reference data; safe to run again."""
+    from hub.reference import load_reference
+    from hub.store.migrate import current_revision, upgrade
+    from hub.store.reference import load_reference_data
+
+    settings = get_settings()
+    data = load_reference(settings.policies_dir)
+    engine = get_engine()
+    upgrade(engine)
+    with engine.begin() as conn:
+        counts = load_reference_data(conn, data)
+    print(f"数据库 database: {engine.url.render_as_string(hide_password=True)}")
+    print(f"结构版本 schema revision: {current_revision(engine)}")
+    for table, c in counts.items():
+        print(f"  {table:16} inserted={c.inserted} updated={c.updated} unchanged={c.unchanged}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.logging_setup import LOG_CONFIG
+
+    base = f"http://{args.host}:{args.port}"
+    print(f"经开枢纽 API: {base}/api/v1   文档 docs: {base}/docs", flush=True)
+    print(f"Open311: {base}/open311/v2/discovery.json   健康 health: {base}/healthz", flush=True)
+    uvicorn.run(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        log_config=LOG_CONFIG,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+    )
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hub.store import api_keys
+
+    engine = get_engine()
+    if args.keys_command == "create":
+        try:
+            api_keys.validate_scope(args.scope)
+        except ValueError as exc:
+            print(f"错误 error: {exc}", file=sys.stderr)
+            return 2
+        with engine.begin() as conn:
+            record, clear = api_keys.create_key(conn, args.name, args.scope)
+        print(f"已创建 created key id={record.id} name={record.name} scope={record.scope}")
+        print("请妥善保存，密钥只显示这一次 (store it now; it is shown only once):")
+        print(clear)
+        return 0
+    if args.keys_command == "revoke":
+        with engine.begin() as conn:
+            count = api_keys.revoke_key(conn, key_id=args.id, name=args.name)
+        print(f"已吊销 revoked: {count}")
+        return 0 if count else 1
+    with engine.connect() as conn:
+        rows = api_keys.list_keys(conn)
+    for k in rows:
+        status = "revoked" if k.revoked_at else "active"
+        print(f"{k.id:>4}  {k.prefix}…  {k.scope:24} {status:8} {k.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jingkai", description="经开枢纽 Jingkai Hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="迁移数据库并加载基础数据 (migrate and load reference data)")
+
+    serve = sub.add_parser("serve", help="启动 API 服务 (run the API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", action="store_true")
+
+    keys = sub.add_parser("keys", help="管理 API 密钥 (manage API keys)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="创建密钥；最后一行输出密钥本身")
+    create.add_argument("--scope", required=True, help="portal | staff | admin | unit:<单位编码>")
+    create.add_argument("--name", required=True)
+    revoke = keys_sub.add_parser("revoke", help="吊销密钥 (by id or name)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int)
+    which.add_argument("--name")
+    keys_sub.add_parser("list", help="列出密钥 (never shows the keys themselves)")
+    return parser
+
+
+COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keys": cmd_keys}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"配置错误 config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

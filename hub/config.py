@@ -1,0 +1,46 @@
+"""Runtime settings, read from the environment (never from YAML, so no secret lands in git)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_policies() -> Path:
+    local = Path.cwd() / "policies"
+    return local if local.is_dir() else REPO_ROOT / "policies"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(os.environ.get("HUB_HOME", "var")).resolve())
+    database_url: str = ""
+    policies_dir: Path = field(default_factory=_default_policies)
+    public_base_url: str = "http://127.0.0.1:8000"
+    idempotency_ttl_hours: int = 24
+    response_minutes: int = 30
+    open311_max_results: int = 1000
+    jurisdiction_id: str = "jingkai.gov.cn"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("HUB_HOME", "var")).resolve()
+        return cls(
+            home=home,
+            database_url=os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{home / 'hub.db'}",
+            policies_dir=Path(os.environ["HUB_POLICIES_DIR"])
+            if os.environ.get("HUB_POLICIES_DIR")
+            else _default_policies(),
+            public_base_url=os.environ.get("HUB_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            idempotency_ttl_hours=int(os.environ.get("HUB_IDEMPOTENCY_TTL_HOURS", "24")),
+            response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Canonical model: pure pydantic, no I/O."""

@@ -1,0 +1,198 @@
+"""The hub's tables. The database is the system of record; the bus only carries notices."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from hub.store.types import BigId, Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("wo_no", String(32), nullable=False, unique=True),
+    Column("query_code_hash", String(64), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("source_system", String(64)),
+    Column("external_id", String(64)),
+    Column("appeal_type", String(16), nullable=False),
+    Column("category_code", String(32), index=True),
+    Column("section_code", String(32)),
+    Column("title", String(100), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("region_code", String(12), index=True),
+    Column("location", Json),
+    Column("requester", Json, nullable=False),
+    Column("matter_code", String(24)),
+    Column("attachments", Json, nullable=False),
+    Column("attributes", Json, nullable=False),
+    Column("occurred_at", UtcDateTime),
+    Column("sla", Json, nullable=False),
+    Column("reply", Json),
+    Column("revisit", Json),
+    Column("parent_wo_no", String(32)),
+    Column("duplicate_of", String(32)),
+    Column("open311_token", String(64), unique=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("version", Integer, nullable=False, default=1),
+    UniqueConstraint("source_system", "external_id"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("wo_no", String(32), ForeignKey("work_orders.wo_no"), nullable=False, index=True),
+    Column("unit_code", String(32), nullable=False, index=True),
+    Column("role", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("delivery_state", String(16), nullable=False),
+    Column("connector", String(64)),
+    Column("external_id", String(128)),
+    Column("due_at", UtcDateTime),
+    Column("dispatched_at", UtcDateTime),
+    Column("signed_at", UtcDateTime),
+    Column("fed_back_at", UtcDateTime),
+    Column("feedback", Text),
+    Column("return_count", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Append-only (triggers in the migration refuse UPDATE and DELETE): the public timeline
+# (public = true) and the audit trail (everything) in one table.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("wo_no", String(32), ForeignKey("work_orders.wo_no"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("state_before", String(32)),
+    Column("state_after", String(32)),
+    Column("public", Boolean, nullable=False),
+    Column("note", Text),
+    Column("unit_code", String(32)),
+    Column("data", Json, nullable=False),
+    UniqueConstraint("wo_no", "seq"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("topic", String(64), nullable=False),
+    Column("key", String(64)),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_outbox_unpublished", "published_at", "id"),
+)
+
+processed_messages = Table(
+    "processed_messages",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("processed_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", BigId, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+org_units = Table(
+    "org_units",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("short_name", String(100)),
+    Column("tier", String(32), nullable=False),
+    Column("parent", String(32)),
+    Column("region_codes", Json, nullable=False),
+    Column("connector", String(64)),
+    Column("contact_phone", String(32)),
+    Column("duties", Json, nullable=False),
+)
+
+portal_sections = Table(
+    "portal_sections",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("order", Integer, nullable=False),
+    Column("description", Text),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("section", String(32), nullable=False),
+    Column("group", String(100)),
+    Column("description", Text),
+    Column("keywords", Json, nullable=False),
+    Column("lead_unit", String(32)),
+    Column("co_units", Json, nullable=False),
+    Column("tier", String(32), nullable=False),
+    Column("attributes", Json, nullable=False),
+)
+
+hotlines = Table(
+    "hotlines",
+    metadata,
+    Column("number", String(8), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("default_category", String(32)),
+    Column("default_unit", String(32)),
+)

@@ -1,0 +1,279 @@
+"""Work-order repository: rows in and out of the store, one transaction per unit of work."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, select
+
+from hub.model.base import to_local
+from hub.model.codes import EventAction, WorkOrderState
+from hub.model.work_order import Assignment, Event, Origin, SlaDeadlines, WorkOrder
+from hub.store.schema import assignments, events, outbox, work_orders
+
+_INSERT_ORDER = work_orders.insert()
+_INSERT_EVENT = events.insert()
+_INSERT_OUTBOX = outbox.insert()
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def format_wo_no(row_id: int, created_at: datetime) -> str:
+    """JK + local date + a 7-digit serial: readable on the phone, unique by the row id."""
+    return f"JK{to_local(created_at):%Y%m%d}{row_id:07d}"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    action: EventAction
+    actor: str
+    state_before: WorkOrderState | None
+    state_after: WorkOrderState | None
+    public: bool = True
+    note: str | None = None
+    unit_code: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def insert_work_order(conn: Connection, row: dict[str, Any]) -> str:
+    """Insert the order row and give it its number; returns wo_no."""
+    placeholder = f"tmp-{uuid.uuid4().hex}"
+    result = conn.execute(_INSERT_ORDER, {**row, "wo_no": placeholder})
+    row_id = result.inserted_primary_key[0]  # type: ignore[index]
+    wo_no = format_wo_no(int(row_id), row["created_at"])
+    conn.execute(
+        work_orders.update().where(work_orders.c.id == row_id).values(wo_no=wo_no)
+    )
+    return wo_no
+
+
+def append_event(
+    conn: Connection, wo_no: str, event: NewEvent, at: datetime, seq: int | None = None
+) -> int:
+    """Append to the timeline/audit trail; seq is computed unless the caller knows it."""
+    if seq is None:
+        seq = (
+            conn.execute(
+                select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.wo_no == wo_no)
+            ).scalar_one()
+            + 1
+        )
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "wo_no": wo_no,
+            "seq": seq,
+            "at": at,
+            "actor": event.actor,
+            "action": event.action.value,
+            "state_before": event.state_before.value if event.state_before else None,
+            "state_after": event.state_after.value if event.state_after else None,
+            "public": event.public,
+            "note": event.note,
+            "unit_code": event.unit_code,
+            "data": event.data,
+        },
+    )
+    return seq
+
+
+def add_outbox(conn: Connection, topic: str, key: str, payload: dict[str, Any], at: datetime) -> str:
+    message_id = str(uuid.uuid4())
+    conn.execute(
+        _INSERT_OUTBOX,
+        {
+            "message_id": message_id,
+            "topic": topic,
+            "key": key,
+            "payload": payload,
+            "created_at": at,
+            "attempts": 0,
+        },
+    )
+    return message_id
+
+
+def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
+    return WorkOrder(
+        wo_no=row.wo_no,
+        status=WorkOrderState(row.status),
+        origin=Origin(
+            channel=row.channel, source_system=row.source_system, external_id=row.external_id
+        ),
+        appeal_type=row.appeal_type,
+        category_code=row.category_code,
+        section_code=row.section_code,
+        title=row.title,
+        content=row.content,
+        urgency=row.urgency,
+        location=row.location,
+        requester=row.requester,
+        matter_code=row.matter_code,
+        attachments=row.attachments,
+        attributes=row.attributes,
+        occurred_at=row.occurred_at,
+        assignments=assigned,
+        sla=SlaDeadlines.model_validate(row.sla),
+        reply=row.reply,
+        revisit=row.revisit,
+        parent_wo_no=row.parent_wo_no,
+        duplicate_of=row.duplicate_of,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        closed_at=row.closed_at,
+        version=row.version,
+    )
+
+
+def _assignments_of(conn: Connection, wo_nos: list[str]) -> dict[str, list[Assignment]]:
+    found: dict[str, list[Assignment]] = {wo_no: [] for wo_no in wo_nos}
+    if not wo_nos:
+        return found
+    rows = conn.execute(
+        select(assignments).where(assignments.c.wo_no.in_(wo_nos)).order_by(assignments.c.id)
+    ).mappings()
+    for row in rows:
+        data = dict(row)
+        wo_no = data.pop("wo_no")
+        data.pop("created_at")
+        data.pop("updated_at")
+        found[wo_no].append(Assignment.model_validate(data))
+    return found
+
+
+def get_work_order(conn: Connection, wo_no: str) -> WorkOrder | None:
+    row = conn.execute(select(work_orders).where(work_orders.c.wo_no == wo_no)).first()
+    if row is None:
+        return None
+    return _row_to_order(row, _assignments_of(conn, [wo_no])[wo_no])
+
+
+def get_query_code_hash(conn: Connection, wo_no: str) -> str | None:
+    return conn.execute(
+        select(work_orders.c.query_code_hash).where(work_orders.c.wo_no == wo_no)
+    ).scalar_one_or_none()
+
+
+def find_by_external_id(conn: Connection, source_system: str, external_id: str) -> str | None:
+    return conn.execute(
+        select(work_orders.c.wo_no).where(
+            and_(
+                work_orders.c.source_system == source_system,
+                work_orders.c.external_id == external_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def find_by_open311_token(conn: Connection, token: str) -> str | None:
+    return conn.execute(
+        select(work_orders.c.wo_no).where(work_orders.c.open311_token == token)
+    ).scalar_one_or_none()
+
+
+def is_assigned_to(conn: Connection, wo_no: str, unit_code: str) -> bool:
+    return (
+        conn.execute(
+            select(assignments.c.id).where(
+                and_(assignments.c.wo_no == wo_no, assignments.c.unit_code == unit_code)
+            )
+        ).first()
+        is not None
+    )
+
+
+def list_events(conn: Connection, wo_no: str, public_only: bool) -> list[Event]:
+    query = select(events).where(events.c.wo_no == wo_no).order_by(events.c.seq)
+    if public_only:
+        query = query.where(events.c.public.is_(True))
+    return [
+        Event.model_validate({k: v for k, v in row.items() if k not in ("id", "wo_no")})
+        for row in conn.execute(query).mappings()
+    ]
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    statuses: list[str] = field(default_factory=list)
+    appeal_types: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    unit_code: str | None = None
+    region_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    wo_nos: list[str] = field(default_factory=list)
+    text: str | None = None
+
+
+def _filtered(query: Select[Any], f: OrderFilter) -> Select[Any]:
+    c = work_orders.c
+    conditions = []
+    if f.statuses:
+        conditions.append(c.status.in_(f.statuses))
+    if f.appeal_types:
+        conditions.append(c.appeal_type.in_(f.appeal_types))
+    if f.categories:
+        conditions.append(c.category_code.in_(f.categories))
+    if f.channels:
+        conditions.append(c.channel.in_(f.channels))
+    if f.wo_nos:
+        conditions.append(c.wo_no.in_(f.wo_nos))
+    if f.region_prefix:
+        conditions.append(c.region_code.startswith(f.region_prefix, autoescape=True))
+    if f.created_from:
+        conditions.append(c.created_at >= f.created_from)
+    if f.created_to:
+        conditions.append(c.created_at <= f.created_to)
+    if f.updated_from:
+        conditions.append(c.updated_at >= f.updated_from)
+    if f.updated_to:
+        conditions.append(c.updated_at <= f.updated_to)
+    if f.text:
+        conditions.append(c.title.contains(f.text, autoescape=True))
+    if f.unit_code:
+        conditions.append(
+            c.wo_no.in_(select(assignments.c.wo_no).where(assignments.c.unit_code == f.unit_code))
+        )
+    return query.where(and_(*conditions)) if conditions else query
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Raises ValueError for anything that is not a cursor this API handed out."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    text = base64.urlsafe_b64decode(padded.encode()).decode()
+    if not text.startswith("id:"):
+        raise ValueError("bad cursor")
+    return int(text[3:])
+
+
+def list_work_orders(
+    conn: Connection, f: OrderFilter, limit: int, before_id: int | None = None
+) -> tuple[list[WorkOrder], int | None]:
+    """Newest first, keyset-paged; returns the page and the id to continue before."""
+    query = _filtered(select(work_orders), f).order_by(work_orders.c.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(work_orders.c.id < before_id)
+    rows = conn.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    assigned = _assignments_of(conn, [r.wo_no for r in rows])
+    orders = [_row_to_order(r, assigned[r.wo_no]) for r in rows]
+    return orders, (rows[-1].id if more and rows else None)
+
+
+def count_work_orders(conn: Connection, f: OrderFilter) -> int:
+    return conn.execute(_filtered(select(func.count()).select_from(work_orders), f)).scalar_one()
