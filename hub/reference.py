@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from pydantic import Field
 
 from hub.model.base import Canonical
 from hub.model.org_unit import Category, Hotline, OrgUnit, PortalSection
-import yaml
-
 from hub.yamlconf import ConfigError, field_path, line_of, load_model
 
 
@@ -44,7 +43,10 @@ class ReferenceData:
 
 
 def _check_refs(
-    path: Path, root: yaml.Node | None, items: list[tuple[list[str | int], str | None]], known: set[str]
+    path: Path,
+    root: yaml.Node | None,
+    items: list[tuple[list[str | int], str | None]],
+    known: set[str],
 ) -> None:
     for loc, code in items:
         if code is not None and code not in known:
@@ -103,8 +105,10 @@ def load_reference(policies: Path) -> ReferenceData:
     _check_refs(
         lines_path,
         lines_root,
-        [(["merged", i, "default_category"], h.default_category) for i, h in
-         enumerate(lines_file.merged)],
+        [
+            (["merged", i, "default_category"], h.default_category)
+            for i, h in enumerate(lines_file.merged)
+        ],
         category_codes,
     )
     _check_refs(

@@ -55,7 +55,11 @@ def _reason(message: str) -> str:
 
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     return [
-        {"field": field_name(e.get("loc", ())), "reason": _reason(e.get("msg", "")), "type": e.get("type")}
+        {
+            "field": field_name(e.get("loc", ())),
+            "reason": _reason(e.get("msg", "")),
+            "type": e.get("type"),
+        }
         for e in errors
     ]
 
@@ -63,8 +67,12 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
 async def _on_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return envelope(400, "malformed_json", "请求体不是合法的 JSON (malformed JSON body)",
-                        validation_details(errors))
+        return envelope(
+            400,
+            "malformed_json",
+            "请求体不是合法的 JSON (malformed JSON body)",
+            validation_details(errors),
+        )
     details = validation_details(errors)
     fields = ", ".join(d["field"] for d in details)
     return envelope(422, "validation_error", f"字段校验失败 (invalid fields): {fields}", details)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 256 * 1024
@@ -41,15 +43,19 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = (
-        '{"error":{"code":"payload_too_large","message":"请求体超过 %d 字节 (body too large)",'
-        '"details":[]}}' % limit
+    message = f"请求体超过 {limit} 字节 (body too large)"
+    body = json.dumps(
+        {"error": {"code": "payload_too_large", "message": message, "details": []}},
+        ensure_ascii=False,
     ).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

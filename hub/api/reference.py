@@ -20,8 +20,12 @@ def org_units(
     parent: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
     if tier is not None and tier not in {t.value for t in OrgTier}:
-        raise ApiError(422, "validation_error", f"tier 取值无效 (unknown tier): {tier}",
-                       [{"field": "tier", "reason": "unknown tier"}])
+        raise ApiError(
+            422,
+            "validation_error",
+            f"tier 取值无效 (unknown tier): {tier}",
+            [{"field": "tier", "reason": "unknown tier"}],
+        )
     units = state.catalogue.get().units.values()
     items = [
         {**u.model_dump(mode="json"), "tier_label": u.tier.label}

@@ -76,7 +76,7 @@ def submit(
     response.headers["Location"] = body["links"]["self"]
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return body  # type: ignore[no-any-return]
+    return dict(body)
 
 
 @router.get("/{wo_no}", summary="查询工单 Read a work order")
@@ -148,8 +148,12 @@ def list_orders(
     key = require(key, *READ_SCOPES, unit=True)
     for name, moment in (("created_from", created_from), ("created_to", created_to)):
         if moment is not None and moment.tzinfo is None:
-            raise ApiError(422, "validation_error", f"{name} 须带时区 (needs a time zone)",
-                           [{"field": name, "reason": "timezone required"}])
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name} 须带时区 (needs a time zone)",
+                [{"field": name, "reason": "timezone required"}],
+            )
     before_id = None
     if cursor:
         try:

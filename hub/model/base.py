@@ -13,14 +13,19 @@ LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 class Canonical(BaseModel):
     """Canonical records: strict about unknown fields so typos in mappings surface."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=False)
+    # hide_input_in_errors: a validation error must never echo a phone or ID number back.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 
 
 class Inbound(Canonical):
     """Bodies sent by clients; frozen once validated so they can be hashed and reused."""
 
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, frozen=True, validate_default=True
+        extra="forbid",
+        str_strip_whitespace=True,
+        frozen=True,
+        validate_default=True,
+        hide_input_in_errors=True,
     )
 
 

@@ -17,7 +17,9 @@ _SECTION_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 def _unit_code(value: str) -> str:
     if not _UNIT_CODE.match(value):
-        raise ValueError("单位/类别编码须为大写字母、数字和横线 (code must match ^[A-Z][A-Z0-9-]+$)")
+        raise ValueError(
+            "单位/类别编码须为大写字母、数字和横线 (code must match ^[A-Z][A-Z0-9-]+$)"
+        )
     return value
 
 

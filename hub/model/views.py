@@ -43,6 +43,14 @@ def masked_requester(requester: Requester) -> dict[str, Any]:
     return data
 
 
+def scrub(text: str, requester: Requester) -> str:
+    """Mask numbers found in free text, and the requester's own name where it is written."""
+    masked = mask_text(text)
+    if requester.name and len(requester.name) > 1:
+        masked = masked.replace(requester.name, mask_name(requester.name))
+    return masked
+
+
 def requester_display(requester: Requester) -> str:
     """The name the public sees next to an order."""
     if requester.confidential:
@@ -79,8 +87,8 @@ def unit_view(order: WorkOrder) -> dict[str, Any]:
 def requester_view(order: WorkOrder) -> dict[str, Any]:
     data = staff_view(order)
     data["requester"] = masked_requester(order.requester)
-    data["title"] = mask_text(order.title)
-    data["content"] = mask_text(order.content)
+    data["title"] = scrub(order.title, order.requester)
+    data["content"] = scrub(order.content, order.requester)
     for assignment in data["assignments"]:
         assignment.pop("external_id", None)
         assignment.pop("connector", None)
@@ -106,7 +114,7 @@ def public_timeline(order: WorkOrder, events: list[Event]) -> dict[str, Any]:
     """整体流程公开: steps from start to end, nothing that identifies the requester."""
     summary = None
     if not order.requester.confidential:
-        summary = mask_text(order.content)[:PUBLIC_SUMMARY_LENGTH]
+        summary = scrub(order.content, order.requester)[:PUBLIC_SUMMARY_LENGTH]
     return jsonable(
         {
             "wo_no": order.wo_no,
@@ -116,7 +124,7 @@ def public_timeline(order: WorkOrder, events: list[Event]) -> dict[str, Any]:
             "appeal_type": order.appeal_type.value,
             "appeal_type_label": order.appeal_type.label,
             "category_code": order.category_code,
-            "title": mask_text(order.title),
+            "title": scrub(order.title, order.requester),
             "summary": summary,
             "requester": requester_display(order.requester),
             "created_at": order.created_at,

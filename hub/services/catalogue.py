@@ -23,11 +23,14 @@ class Catalogue:
 
 def read_catalogue(engine: Engine) -> Catalogue:
     with engine.connect() as conn:
-        units = [OrgUnit.model_validate(dict(r)) for r in conn.execute(select(org_units)).mappings()]
+        units = [
+            OrgUnit.model_validate(dict(r)) for r in conn.execute(select(org_units)).mappings()
+        ]
         sections = [
             PortalSection.model_validate(dict(r))
-            for r in conn.execute(select(portal_sections).order_by(portal_sections.c.order))
-            .mappings()
+            for r in conn.execute(
+                select(portal_sections).order_by(portal_sections.c.order)
+            ).mappings()
         ]
         cats = [
             Category.model_validate(dict(r))

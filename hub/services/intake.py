@@ -152,6 +152,4 @@ def receive(
         },
         at=now,
     )
-    return Receipt(
-        wo_no, query_code, WorkOrderState.RECEIVED, now, response_due, open311_token
-    )
+    return Receipt(wo_no, query_code, WorkOrderState.RECEIVED, now, response_due, open311_token)

@@ -6,8 +6,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Row, and_, select
 
 from hub.model.base import utcnow
 from hub.store.schema import api_keys
@@ -56,10 +57,8 @@ def create_key(conn: Connection, name: str, scope: str) -> tuple[ApiKey, str]:
     return ApiKey(int(row_id), name, scope, clear[:10], now, None), clear
 
 
-def _to_key(row: object) -> ApiKey:
-    return ApiKey(
-        row.id, row.name, row.scope, row.prefix, row.created_at, row.revoked_at  # type: ignore[attr-defined]
-    )
+def _to_key(row: Row[Any]) -> ApiKey:
+    return ApiKey(row.id, row.name, row.scope, row.prefix, row.created_at, row.revoked_at)
 
 
 def find_active_key(conn: Connection, clear: str) -> ApiKey | None:

@@ -26,7 +26,9 @@ class SyncCounts:
         )
 
 
-def upsert_rows(conn: Connection, table: Table, key: str, rows: Iterable[dict[str, Any]]) -> SyncCounts:
+def upsert_rows(
+    conn: Connection, table: Table, key: str, rows: Iterable[dict[str, Any]]
+) -> SyncCounts:
     """Insert new rows, update changed ones, leave equal ones alone (no write at all)."""
     key_column = table.c[key]
     existing = {row[key]: dict(row) for row in conn.execute(select(table)).mappings()}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 
 from hub.model.base import to_local
 from hub.model.codes import EventAction, WorkOrderState
@@ -44,13 +44,11 @@ class NewEvent:
 
 def insert_work_order(conn: Connection, row: dict[str, Any]) -> str:
     """Insert the order row and give it its number; returns wo_no."""
-    placeholder = f"tmp-{uuid.uuid4().hex}"
+    placeholder = f"tmp-{uuid.uuid4().hex[:28]}"  # fits the column until numbered
     result = conn.execute(_INSERT_ORDER, {**row, "wo_no": placeholder})
     row_id = result.inserted_primary_key[0]  # type: ignore[index]
     wo_no = format_wo_no(int(row_id), row["created_at"])
-    conn.execute(
-        work_orders.update().where(work_orders.c.id == row_id).values(wo_no=wo_no)
-    )
+    conn.execute(work_orders.update().where(work_orders.c.id == row_id).values(wo_no=wo_no))
     return wo_no
 
 
@@ -84,7 +82,9 @@ def append_event(
     return seq
 
 
-def add_outbox(conn: Connection, topic: str, key: str, payload: dict[str, Any], at: datetime) -> str:
+def add_outbox(
+    conn: Connection, topic: str, key: str, payload: dict[str, Any], at: datetime
+) -> str:
     message_id = str(uuid.uuid4())
     conn.execute(
         _INSERT_OUTBOX,
@@ -217,7 +217,7 @@ class OrderFilter:
 
 def _filtered(query: Select[Any], f: OrderFilter) -> Select[Any]:
     c = work_orders.c
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if f.statuses:
         conditions.append(c.status.in_(f.statuses))
     if f.appeal_types:
