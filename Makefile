@@ -26,7 +26,11 @@ run: install
 	$(BIN)/jingkai init
 	$(BIN)/jingkai serve --host $(HOST) --port $(PORT)
 
+# PostgreSQL: CI exports HUB_TEST_POSTGRES_URL (.ci/run); otherwise start a local one if we can.
 test: install
+	@if [ -z "$$HUB_TEST_POSTGRES_URL" ]; then \
+	  url=$$(bash scripts/ci-postgres.sh 2>/dev/null) || echo "PostgreSQL unavailable: its tests will skip"; \
+	  export HUB_TEST_POSTGRES_URL=$$url; fi; \
 	$(BIN)/python -m pytest
 
 lint: install

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from hub.config import get_settings
-from hub.store.db import get_engine
+from hub.store.db import get_engine, transaction
 from hub.yamlconf import ConfigError
 
 
@@ -21,7 +21,7 @@ def cmd_init(_args: argparse.Namespace) -> int:
     data = load_reference(settings.policies_dir)
     engine = get_engine()
     upgrade(engine)
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         counts = load_reference_data(conn, data)
     print(f"数据库 database: {engine.url.render_as_string(hide_password=True)}")
     print(f"结构版本 schema revision: {current_revision(engine)}")
@@ -39,8 +39,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     print(f"经开枢纽 API: {base}/api/v1   文档 docs: {base}/docs", flush=True)
     print(f"Open311: {base}/open311/v2/discovery.json   健康 health: {base}/healthz", flush=True)
+    # Several workers need an import string; one worker gets the app object.
+    target = "hub.api.app:create_app" if args.workers > 1 else create_app()
     uvicorn.run(
-        create_app(),
+        target,
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_config=LOG_CONFIG,
@@ -60,14 +64,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"错误 error: {exc}", file=sys.stderr)
             return 2
-        with engine.begin() as conn:
+        with transaction(engine) as conn:
             record, clear = api_keys.create_key(conn, args.name, args.scope)
         print(f"已创建 created key id={record.id} name={record.name} scope={record.scope}")
         print("请妥善保存，密钥只显示这一次 (store it now; it is shown only once):")
         print(clear)
         return 0
     if args.keys_command == "revoke":
-        with engine.begin() as conn:
+        with transaction(engine) as conn:
             count = api_keys.revoke_key(conn, key_id=args.id, name=args.name)
         print(f"已吊销 revoked: {count}")
         return 0 if count else 1
@@ -90,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument("--workers", type=int, default=1, help="进程数 (uvicorn workers)")
 
     keys = sub.add_parser("keys", help="管理 API 密钥 (manage API keys)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

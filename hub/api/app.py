@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from hub import __version__
@@ -27,12 +30,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     install_log_masking()
     engine = engine_for(settings.database_url)
+    state = HubState(settings, engine, CatalogueCache(engine))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
     app = FastAPI(
         title="经开枢纽 Jingkai Hub API",
         version=__version__,
         description=DESCRIPTION,
+        lifespan=lifespan,
     )
-    app.state.hub = HubState(settings, engine, CatalogueCache(engine))
+    app.state.hub = state
     install_error_handlers(app)
     app.include_router(work_orders.router)
     app.include_router(reference.router)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select
+from sqlalchemy import Connection, Row, and_, bindparam, select
 
 from hub.model.base import utcnow
 from hub.store.schema import api_keys
@@ -61,12 +61,13 @@ def _to_key(row: Row[Any]) -> ApiKey:
     return ApiKey(row.id, row.name, row.scope, row.prefix, row.created_at, row.revoked_at)
 
 
+_ACTIVE_BY_HASH = select(api_keys).where(
+    and_(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+)
+
+
 def find_active_key(conn: Connection, clear: str) -> ApiKey | None:
-    row = conn.execute(
-        select(api_keys).where(
-            and_(api_keys.c.key_hash == hash_secret(clear), api_keys.c.revoked_at.is_(None))
-        )
-    ).first()
+    row = conn.execute(_ACTIVE_BY_HASH, {"key_hash": hash_secret(clear)}).first()
     return _to_key(row) if row else None
 
 

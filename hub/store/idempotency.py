@@ -27,6 +27,28 @@ def find_response(conn: Connection, api_key_id: int, key: str) -> StoredResponse
     return StoredResponse(row.request_hash, row.status_code, row.response) if row else None
 
 
+def save_responses(
+    conn: Connection, records: list[tuple[int, str, str, int, Any]], at: datetime
+) -> None:
+    """(api_key_id, key, request_hash, status, body) rows, in the transaction of the work."""
+    if not records:
+        return
+    conn.execute(
+        idempotency_keys.insert(),
+        [
+            {
+                "api_key_id": api_key_id,
+                "key": key,
+                "request_hash": request_hash,
+                "status_code": status_code,
+                "response": body,
+                "created_at": at,
+            }
+            for api_key_id, key, request_hash, status_code, body in records
+        ],
+    )
+
+
 def save_response(
     conn: Connection,
     api_key_id: int,
@@ -36,18 +58,7 @@ def save_response(
     body: Any,
     at: datetime,
 ) -> None:
-    """Inserted in the same transaction as the work it describes (unique on key)."""
-    conn.execute(
-        idempotency_keys.insert(),
-        {
-            "api_key_id": api_key_id,
-            "key": key,
-            "request_hash": request_hash,
-            "status_code": status_code,
-            "response": body,
-            "created_at": at,
-        },
-    )
+    save_responses(conn, [(api_key_id, key, request_hash, status_code, body)], at)
 
 
 def purge_expired(conn: Connection, older_than: datetime, ttl: timedelta) -> int:

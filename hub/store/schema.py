@@ -119,6 +119,14 @@ outbox = Table(
     Index("ix_outbox_unpublished", "published_at", "id"),
 )
 
+# Serial numbers for wo_no on SQLite (PostgreSQL uses the sequence work_order_seq instead).
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigId, nullable=False),
+)
+
 processed_messages = Table(
     "processed_messages",
     metadata,

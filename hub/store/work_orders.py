@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, text, tuple_
 
 from hub.model.base import to_local
 from hub.model.codes import EventAction, WorkOrderState
@@ -25,9 +25,17 @@ def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def format_wo_no(row_id: int, created_at: datetime) -> str:
-    """JK + local date + a 7-digit serial: readable on the phone, unique by the row id."""
-    return f"JK{to_local(created_at):%Y%m%d}{row_id:07d}"
+def wo_no_prefix(created_at: datetime) -> str:
+    return f"JK{to_local(created_at):%Y%m%d}"
+
+
+def format_serial(serial: int) -> str:
+    return f"{serial:07d}"
+
+
+def format_wo_no(serial: int, created_at: datetime) -> str:
+    """JK + local date + a 7-digit serial: readable over the phone, unique by the serial."""
+    return wo_no_prefix(created_at) + format_serial(serial)
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,43 @@ class NewEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def insert_work_order(conn: Connection, row: dict[str, Any]) -> str:
-    """Insert the order row and give it its number; returns wo_no."""
-    placeholder = f"tmp-{uuid.uuid4().hex[:28]}"  # fits the column until numbered
-    result = conn.execute(_INSERT_ORDER, {**row, "wo_no": placeholder})
-    row_id = result.inserted_primary_key[0]  # type: ignore[index]
-    wo_no = format_wo_no(int(row_id), row["created_at"])
-    conn.execute(work_orders.update().where(work_orders.c.id == row_id).values(wo_no=wo_no))
-    return wo_no
+_NEXT_SQLITE = text(
+    "UPDATE counters SET value = value + :n WHERE name = 'work_order' RETURNING value"
+)
+_NEXT_POSTGRES = text("SELECT nextval('work_order_seq') FROM generate_series(1, :n)")
+
+
+def allocate_serials(conn: Connection, count: int) -> list[int]:
+    """Reserve `count` serial numbers inside the caller's transaction."""
+    if conn.dialect.name == "postgresql":
+        return [int(v) for v in conn.execute(_NEXT_POSTGRES, {"n": count}).scalars()]
+    last = int(conn.execute(_NEXT_SQLITE, {"n": count}).scalar_one())
+    return list(range(last - count + 1, last + 1))
+
+
+def insert_work_orders(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows already carry their wo_no (see allocate_serials); one executemany for all."""
+    conn.execute(_INSERT_ORDER, rows)
+
+
+def event_row(wo_no: str, seq: int, event: NewEvent, at: datetime) -> dict[str, Any]:
+    return {
+        "wo_no": wo_no,
+        "seq": seq,
+        "at": at,
+        "actor": event.actor,
+        "action": event.action.value,
+        "state_before": event.state_before.value if event.state_before else None,
+        "state_after": event.state_after.value if event.state_after else None,
+        "public": event.public,
+        "note": event.note,
+        "unit_code": event.unit_code,
+        "data": event.data,
+    }
+
+
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT_EVENT, rows)
 
 
 def append_event(
@@ -63,41 +100,31 @@ def append_event(
             ).scalar_one()
             + 1
         )
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "wo_no": wo_no,
-            "seq": seq,
-            "at": at,
-            "actor": event.actor,
-            "action": event.action.value,
-            "state_before": event.state_before.value if event.state_before else None,
-            "state_after": event.state_after.value if event.state_after else None,
-            "public": event.public,
-            "note": event.note,
-            "unit_code": event.unit_code,
-            "data": event.data,
-        },
-    )
+    insert_events(conn, [event_row(wo_no, seq, event, at)])
     return seq
+
+
+def outbox_row(topic: str, key: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "message_id": str(uuid.uuid4()),
+        "topic": topic,
+        "key": key,
+        "payload": payload,
+        "created_at": at,
+        "attempts": 0,
+    }
+
+
+def insert_outbox(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT_OUTBOX, rows)
 
 
 def add_outbox(
     conn: Connection, topic: str, key: str, payload: dict[str, Any], at: datetime
 ) -> str:
-    message_id = str(uuid.uuid4())
-    conn.execute(
-        _INSERT_OUTBOX,
-        {
-            "message_id": message_id,
-            "topic": topic,
-            "key": key,
-            "payload": payload,
-            "created_at": at,
-            "attempts": 0,
-        },
-    )
-    return message_id
+    row = outbox_row(topic, key, payload, at)
+    insert_outbox(conn, [row])
+    return str(row["message_id"])
 
 
 def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
@@ -161,15 +188,19 @@ def get_query_code_hash(conn: Connection, wo_no: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def find_by_external_id(conn: Connection, source_system: str, external_id: str) -> str | None:
-    return conn.execute(
-        select(work_orders.c.wo_no).where(
-            and_(
-                work_orders.c.source_system == source_system,
-                work_orders.c.external_id == external_id,
-            )
+def find_by_external_ids(
+    conn: Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """(source_system, external_id) → wo_no for those already received."""
+    if not keys:
+        return {}
+    c = work_orders.c
+    rows = conn.execute(
+        select(c.source_system, c.external_id, c.wo_no).where(
+            tuple_(c.source_system, c.external_id).in_(keys)
         )
-    ).scalar_one_or_none()
+    )
+    return {(r.source_system, r.external_id): r.wo_no for r in rows}
 
 
 def find_by_open311_token(conn: Connection, token: str) -> str | None:

@@ -84,9 +84,7 @@ def _reason(error: Mapping[str, Any]) -> str:
 
 def from_validation(errors: Sequence[Mapping[str, Any]]) -> Open311Error:
     """A pydantic or FastAPI validation failure as one 400 entry per field."""
-    return Open311Error(
-        400, *(f"{open311_field(e.get('loc', ()))}: {_reason(e)}" for e in errors)
-    )
+    return Open311Error(400, *(f"{open311_field(e.get('loc', ()))}: {_reason(e)}" for e in errors))
 
 
 def from_intake(exc: IntakeError) -> Open311Error:

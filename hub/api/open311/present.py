@@ -1,7 +1,8 @@
 """What Open311 shows: services from the dispatch catalogue, and requests as public records.
 
 Open311 GETs need no key, so a request shows no name, phone or email: the description and
-the address are masked, and a confidential requester's text and place are left out.
+the address are scrubbed (numbers and the requester's own name masked), and a confidential
+requester's text and place are left out.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from typing import Any
 from hub.config import Settings
 from hub.model.base import LOCAL_ZONE
 from hub.model.codes import AssignmentRole, AssignmentState
-from hub.model.masking import mask_text
 from hub.model.org_unit import Category
-from hub.model.views import jsonable
+from hub.model.views import jsonable, scrub
 from hub.model.work_order import WorkOrder
 from hub.services.catalogue import Catalogue
 from hub.services.intake import Receipt
@@ -107,9 +107,7 @@ def token(wo_no: str, value: str) -> dict[str, Any]:
 def agency(order: WorkOrder, catalogue: Catalogue) -> str:
     """The current lead unit's name; the response centre until the order is dispatched."""
     leads = [
-        a
-        for a in order.assignments
-        if a.role == AssignmentRole.LEAD and a.state not in _INACTIVE
+        a for a in order.assignments if a.role == AssignmentRole.LEAD and a.state not in _INACTIVE
     ]
     unit = catalogue.units.get(leads[-1].unit_code) if leads else None
     return unit.name if unit else DEFAULT_AGENCY
@@ -130,13 +128,15 @@ def request(order: WorkOrder, catalogue: Catalogue) -> dict[str, Any]:
             "status_notes": order.status.label,
             "service_name": category.name if category else None,
             "service_code": order.category_code,
-            "description": None if hidden else mask_text(order.content),
+            "description": None if hidden else scrub(order.content, order.requester),
             "agency_responsible": responsible,
             "service_notice": f"承办单位：{responsible} (handled by: {responsible})",
             "requested_datetime": order.created_at,
             "updated_datetime": updated,
             "expected_datetime": sla.extended_until or sla.resolve_due or sla.response_due,
-            "address": mask_text(location.address) if location and location.address else None,
+            "address": scrub(location.address, order.requester)
+            if location and location.address
+            else None,
             "address_id": None,
             "zipcode": None,
             "lat": location.latitude if location else None,

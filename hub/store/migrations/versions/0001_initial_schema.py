@@ -185,6 +185,7 @@ def upgrade() -> None:
     )
 
     _append_only_events()
+    _work_order_numbers()
 
 
 # The events table is the audit trail: the database itself refuses edits and deletions.
@@ -202,6 +203,19 @@ _POSTGRES_TRIGGERS = [
 ]
 
 
+def _work_order_numbers() -> None:
+    op.create_table(
+        "counters",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_counters")),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE work_order_seq")
+    else:
+        op.execute("INSERT INTO counters (name, value) VALUES ('work_order', 0)")
+
+
 def _append_only_events() -> None:
     dialect = op.get_bind().dialect.name
     for statement in _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS:
@@ -212,6 +226,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS events_append_only ON events")
         op.execute("DROP FUNCTION IF EXISTS events_append_only()")
+        op.execute("DROP SEQUENCE IF EXISTS work_order_seq")
+    op.drop_table("counters")
     op.drop_table('events')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_assignments_wo_no'))
