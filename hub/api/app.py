@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from hub import __version__
 from hub.api import observability, reference, work_orders
+from hub.api.bodies import document_models
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodyLimitMiddleware
 from hub.api.state import HubState
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pass
     else:
         app.include_router(open311_router)
+    document_models(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(observability.MetricsMiddleware)
     return app

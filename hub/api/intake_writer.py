@@ -14,7 +14,7 @@ from hub.api.idempotent import replay
 from hub.config import Settings
 from hub.model.base import utcnow
 from hub.services.catalogue import CatalogueCache
-from hub.services.group_commit import GroupCommitter
+from hub.services.group_commit import GroupCommitter, Runner
 from hub.services.intake import IntakeError, NewOrder, Receipt, receive_many
 from hub.store.idempotency import StoredResponse, find_response, save_responses
 
@@ -103,12 +103,10 @@ def write_submissions(
 
 
 def intake_committer(
-    engine: Engine, catalogue: CatalogueCache, settings: Settings
+    engine: Engine, catalogue: CatalogueCache, settings: Settings, run: Runner
 ) -> GroupCommitter[SubmitJob, Outcome]:
     return GroupCommitter(
-        engine,
-        partial(write_submissions, catalogue=catalogue, settings=settings),
-        name="intake-writer",
+        engine, partial(write_submissions, catalogue=catalogue, settings=settings), run
     )
 
 

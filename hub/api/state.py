@@ -38,7 +38,7 @@ class HubState:
     def __post_init__(self) -> None:
         self.inline_db = is_sqlite(self.engine)
         self.keys = KeyCache(self.engine)
-        self.intake = intake_committer(self.engine, self.catalogue, self.settings)
+        self.intake = intake_committer(self.engine, self.catalogue, self.settings, self.run)
 
     def close(self) -> None:
         self.intake.close()

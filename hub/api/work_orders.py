@@ -7,7 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+from pydantic_core import to_json
 
+from hub.api.bodies import json_body_doc, parse_json_body
 from hub.api.errors import ApiError
 from hub.api.idempotent import body_hash, check_key
 from hub.api.intake_writer import SubmitJob, submit_job
@@ -25,6 +28,23 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work-orders 工单"])
 SUBMIT_SCOPES = ("portal", "staff", "admin")
 READ_SCOPES = ("staff", "admin")
 NOT_FOUND = ("not_found", "工单不存在 (work order not found)")
+
+
+class ReceiptLinks(BaseModel):
+    self: str
+    timeline: str
+
+
+class SubmitReceipt(BaseModel):
+    """What the channel keeps: the number and the requester's query code (shown once)."""
+
+    wo_no: str
+    query_code: str
+    status: WorkOrderState
+    status_label: str
+    created_at: datetime
+    response_due: datetime
+    links: ReceiptLinks
 
 
 def receipt_body(receipt: Receipt) -> dict[str, Any]:
@@ -54,7 +74,9 @@ def actor_of(key: ApiKey) -> str:
     "",
     status_code=201,
     summary="提交诉求 Submit a request",
+    response_model=SubmitReceipt,
     openapi_extra={
+        "requestBody": json_body_doc(WorkOrderSubmission),
         "security": [{"APIKeyHeader": []}],
         "parameters": [
             {
@@ -67,11 +89,10 @@ def actor_of(key: ApiKey) -> str:
         ],
     },
 )
-async def submit(
-    submission: WorkOrderSubmission, request: Request, response: Response
-) -> dict[str, Any]:
+async def submit(request: Request) -> Response:
     state: HubState = request.app.state.hub
     key = require(await authenticate(state, request.headers.get(API_KEY_HEADER)), *SUBMIT_SCOPES)
+    submission = parse_json_body(WorkOrderSubmission, request, await request.body())
     idempotency_key = request.headers.get("Idempotency-Key")
     check_submission(submission, state.catalogue.get())
     job = SubmitJob(
@@ -82,13 +103,12 @@ async def submit(
         request_hash=body_hash(submission.model_dump(mode="json")) if idempotency_key else None,
     )
     done = await submit_job(state.intake, job)
-    response.status_code = done.status
-    response.headers["Location"] = done.body["links"]["self"]
+    headers = {"Location": done.body["links"]["self"]}
     if done.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+        headers["Idempotent-Replayed"] = "true"
     else:
         RECEIVED.labels(submission.channel.value).inc()
-    return dict(done.body)
+    return Response(to_json(done.body), done.status, headers, media_type="application/json")
 
 
 @router.get("/{wo_no}", summary="查询工单 Read a work order")

@@ -3,17 +3,17 @@
 Each request still gets its answer only after its rows are committed, so the database
 stays the system of record; what is shared is the per-transaction cost (BEGIN, COMMIT,
 statement set-up), which on SQLite is most of the cost of a small write.
+
+Batches form naturally: requests that arrive while a batch is being written queue up and
+go together in the next one. The write runs through `run` — inline on the event loop for
+SQLite (no thread hand-offs fighting over the GIL), in the thread pool for PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -22,102 +22,76 @@ from hub.store.db import transaction
 
 J = TypeVar("J")
 R = TypeVar("R")
+T = TypeVar("T")
+Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 log = logging.getLogger(__name__)
-_STOP = object()
-
-
-@dataclass
-class _Pending(Generic[J]):
-    job: J
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class GroupCommitter(Generic[J, R]):
-    """A writer thread that drains queued jobs and runs them in batches.
+    """Queues jobs from concurrent requests and writes them in batches.
 
-    `write_batch(conn, jobs)` returns one result per job. If the batch raises, each job is
-    retried alone, so one bad job cannot fail its neighbours.
+    `write_batch(conn, jobs)` returns one result per job. If a batch raises, each of its
+    jobs is retried alone, so one bad job cannot fail its neighbours.
     """
 
     def __init__(
         self,
         engine: Engine,
         write_batch: Callable[[Connection, list[J]], list[R]],
+        run: Runner,
         *,
-        max_batch: int = 128,
-        name: str = "group-commit",
+        max_batch: int = 256,
     ) -> None:
         self._engine = engine
         self._write_batch = write_batch
+        self._run = run
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
-        self._lock = threading.Lock()
+        self._pending: list[tuple[J, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, job: J) -> R:
-        self._ensure_started()
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests start several): start afresh
+            self._loop, self._pending, self._flusher = loop, [], None
         future: asyncio.Future[R] = loop.create_future()
-        self._queue.put(_Pending(job, future, loop))
+        self._pending.append((job, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
         return await future
 
-    def _ensure_started(self) -> None:
-        if not self._started:
-            with self._lock:
-                if not self._started:
-                    self._thread.start()
-                    self._started = True
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            await self._process(batch)
 
-    def close(self, timeout: float = 10.0) -> None:
-        if self._started:
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
+    def _write(self, jobs: list[J]) -> list[R]:
+        with transaction(self._engine) as conn:
+            return self._write_batch(conn, jobs)
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    self._queue.put(_STOP)
-                    break
-                batch.append(item)
-            self._process(batch)
-
-    def _process(self, batch: list[_Pending[J]]) -> None:
+    async def _process(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:
-            with transaction(self._engine) as conn:
-                results = self._write_batch(conn, [p.job for p in batch])
+            results = await self._run(lambda: self._write([job for job, _ in batch]))
         except Exception as exc:
             if len(batch) > 1:
-                for pending in batch:
-                    self._process([pending])
+                for item in batch:
+                    await self._process([item])
                 return
             log.warning("group commit job failed: %s", type(exc).__name__)
-            self._resolve(batch[0], None, exc)
+            _settle(batch[0][1], None, exc)
             return
-        for pending, result in zip(batch, results, strict=True):
-            self._resolve(pending, result, None)
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result, None)
 
-    @staticmethod
-    def _resolve(pending: _Pending[J], result: Any, error: BaseException | None) -> None:
-        # RuntimeError: the request's loop is gone (client left, server stopping).
-        with contextlib.suppress(RuntimeError):
-            pending.loop.call_soon_threadsafe(_settle, pending.future, result, error)
+    def close(self) -> None:
+        """Nothing to stop: pending jobs finish with the requests that wait for them."""
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

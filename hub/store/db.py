@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -70,10 +73,44 @@ def _writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
+class _WriterLock:
+    """Serialises SQLite writers: a mutex for this process's threads, flock for the others.
+
+    SQLite allows one writer; a second one that finds the database locked polls it with
+    sleeps (1, 2, 5 … ms). Waiting on a lock instead wakes the moment the writer is done.
+    """
+
+    def __init__(self, database: str) -> None:
+        self._mutex = threading.Lock()
+        self._fd = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+@lru_cache(maxsize=32)
+def _writer_lock(engine: Engine) -> _WriterLock | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return _WriterLock(str(Path(database).resolve()))
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error."""
-    with _writer(engine).begin() as conn:
+    lock = _writer_lock(engine)
+    if lock is None:
+        with _writer(engine).begin() as conn:
+            yield conn
+        return
+    with lock.held(), _writer(engine).begin() as conn:
         yield conn
 
 
