@@ -16,19 +16,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import run_load  # noqa: E402
+from loadgen import run_load
 
-from hub.store import api_keys  # noqa: E402
-from hub.store.db import make_engine  # noqa: E402
-from hub.store.schema import work_orders  # noqa: E402
+from hub.store import api_keys
+from hub.store.db import make_engine
+from hub.store.schema import work_orders
 
 HOST = "127.0.0.1"
 BODY = {
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers, for both apps")
     options = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="jk-bench-"))
@@ -92,14 +92,29 @@ def main() -> None:
 
     base_port, hub_port = free_port(), free_port()
     common = ["--log-level", "warning", "--no-access-log", "--workers", str(options.workers)]
-    baseline_cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-                    "baseline_app:app", "--host", HOST, "--port", str(base_port), *common]
+    baseline_cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "baseline_app:app",
+        "--host",
+        HOST,
+        "--port",
+        str(base_port),
+        *common,
+    ]
     with server(baseline_cmd, env, base_port):
         baseline = measure(base_port, "/validate", {}, options.seconds, options.concurrency)
     hub_cmd = [str(bin_dir / "jingkai"), "serve", "--host", HOST, "--port", str(hub_port), *common]
     with server(hub_cmd, env, hub_port):
         hub = measure(
-            hub_port, "/api/v1/work-orders", {"X-API-Key": key}, options.seconds, options.concurrency
+            hub_port,
+            "/api/v1/work-orders",
+            {"X-API-Key": key},
+            options.seconds,
+            options.concurrency,
         )
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(work_orders)).scalar_one()
@@ -108,22 +123,26 @@ def main() -> None:
     print(f"hub intake (SQLite WAL):  {hub.summary()}  statuses={hub.statuses}")
     print(f"orders stored: {stored}")
     ratio = hub.per_second / baseline.per_second if baseline.per_second else 0.0
-    print(json.dumps({
-        "bench": "intake",
-        "orders_per_s": round(hub.per_second, 1),
-        "p50_ms": round(hub.percentile(50), 2),
-        "p99_ms": round(hub.percentile(99), 2),
-        "baseline_per_s": round(baseline.per_second, 1),
-        "baseline_p50_ms": round(baseline.percentile(50), 2),
-        "baseline_p99_ms": round(baseline.percentile(99), 2),
-        "ratio": round(ratio, 3),
-        "errors": hub.errors,
-        "stored": stored,
-        "workers": options.workers,
-        "concurrency": options.concurrency,
-        "seconds": options.seconds,
-        "targets": {"orders_per_s": 1500, "ratio": 0.5},
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "intake",
+                "orders_per_s": round(hub.per_second, 1),
+                "p50_ms": round(hub.percentile(50), 2),
+                "p99_ms": round(hub.percentile(99), 2),
+                "baseline_per_s": round(baseline.per_second, 1),
+                "baseline_p50_ms": round(baseline.percentile(50), 2),
+                "baseline_p99_ms": round(baseline.percentile(99), 2),
+                "ratio": round(ratio, 3),
+                "errors": hub.errors,
+                "stored": stored,
+                "workers": options.workers,
+                "concurrency": options.concurrency,
+                "seconds": options.seconds,
+                "targets": {"orders_per_s": 1500, "ratio": 0.5},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

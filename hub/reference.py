@@ -58,15 +58,15 @@ def _check_refs(
             )
 
 
-def _check_unique(path: Path, root: yaml.Node | None, name: str, codes: list[str]) -> None:
+def _check_unique(
+    path: Path, root: yaml.Node | None, name: str, field: str, codes: list[str]
+) -> None:
     seen: set[str] = set()
     for index, code in enumerate(codes):
         if code in seen:
+            loc: list[str | int] = [name, index, field]
             raise ConfigError(
-                path,
-                line_of(root, [name, index]),
-                f"{name}[{index}]",
-                f"编码重复 {code!r} (duplicate code)",
+                path, line_of(root, loc), field_path(loc), f"编码重复 {code!r} (duplicate code)"
             )
         seen.add(code)
 
@@ -81,10 +81,12 @@ def load_reference(policies: Path) -> ReferenceData:
     lines_file, lines_root = load_model(lines_path, HotlinesFile)
 
     unit_codes = [u.code for u in units_file.units]
-    _check_unique(units_path, units_root, "units", unit_codes)
-    _check_unique(cats_path, cats_root, "sections", [s.code for s in cats_file.sections])
-    _check_unique(cats_path, cats_root, "categories", [c.code for c in cats_file.categories])
-    _check_unique(lines_path, lines_root, "merged", [h.number for h in lines_file.merged])
+    _check_unique(units_path, units_root, "units", "code", unit_codes)
+    _check_unique(cats_path, cats_root, "sections", "code", [s.code for s in cats_file.sections])
+    _check_unique(
+        cats_path, cats_root, "categories", "code", [c.code for c in cats_file.categories]
+    )
+    _check_unique(lines_path, lines_root, "merged", "number", [h.number for h in lines_file.merged])
     known_units = set(unit_codes)
     _check_refs(
         units_path,

@@ -60,9 +60,16 @@ def field_path(loc: Sequence[str | int]) -> str:
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """Parse once for data (safe loader) and once for positions."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            path, None, "", f"无法读取文件 (cannot read file): {exc.strerror}"
+        ) from exc
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, "", f"文件须为 UTF-8 编码 (not UTF-8): {exc}") from exc
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(path, line, "", f"文件须为 UTF-8 编码 (not UTF-8): {exc.reason}") from exc
     try:
         return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

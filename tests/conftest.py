@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from hub.api.app import create_app
 from hub.config import REPO_ROOT, Settings
@@ -59,6 +61,19 @@ def _admin(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
+def drop_database(admin: Engine, name: str) -> None:
+    """DROP … WITH (FORCE) can lose a race with an autovacuum worker: try a few times."""
+    for attempt in range(5):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 @pytest.fixture(scope="session")
 def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     name = f"jk_template_{uuid.uuid4().hex[:8]}"
@@ -69,8 +84,7 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     prepare(engine_for(url))
     engine_for(url).dispose()
     yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_database(admin, name)
     admin.dispose()
 
 
@@ -93,8 +107,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     yield url
     engine_for(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_database(admin, name)
     admin.dispose()
 
 

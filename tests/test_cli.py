@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import submission
+from conftest import drop_database, submission
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ProgrammingError
 
 from hub.api.app import create_app
 from hub.api.key_cache import KEY_CACHE_SECONDS
@@ -99,19 +98,6 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cli]:
     engine_for(url).dispose()
     drop_database(admin, name)
     admin.dispose()
-
-
-def drop_database(admin: Engine, name: str) -> None:
-    """DROP … WITH (FORCE) can lose a race with an autovacuum worker it may not signal."""
-    for attempt in range(10):
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except ProgrammingError:
-            if attempt == 9:
-                raise
-            time.sleep(0.5)
 
 
 def count_lines(output: str) -> dict[str, tuple[int, int, int]]:
@@ -200,11 +186,6 @@ def test_init_with_broken_policies_exits_2_with_file_line_field(cli: Cli, tmp_pa
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == inserted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a missing policies file makes `jingkai init` die with a FileNotFoundError "
-    "traceback (exit 1) instead of a config error naming the file (exit 2)",
-)
 def test_init_with_missing_policies_file_exits_2(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(POLICIES, broken)

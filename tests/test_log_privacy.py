@@ -330,12 +330,6 @@ def test_no_personal_data_in_any_log_output(server: Server, root_capture: Collec
     assert_masked_views(local)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: uvicorn's access log re-quotes the request path, so an email in a path "
-    "is logged as 'local%40example.com' and hub.model.masking.mask_text (which looks for "
-    "a literal '@') leaves it unmasked",
-)
 def test_email_in_request_path_is_masked_in_access_log(server: Server) -> None:
     response = requests.get(f"{server.base}/api/v1/work-orders/{EMAIL}/timeline", timeout=30)
     assert response.status_code == 404

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -15,8 +14,16 @@ from hub.config import Settings
 from hub.model.base import utcnow
 from hub.services.catalogue import CatalogueCache
 from hub.services.group_commit import GroupCommitter, Runner
-from hub.services.intake import IntakeError, NewOrder, Receipt, receive_many
+from hub.services.intake import (
+    IntakeError,
+    NewOrder,
+    PreparedOrder,
+    Receipt,
+    prepare_orders,
+    write_orders,
+)
 from hub.store.idempotency import StoredResponse, find_response, save_responses
+from hub.store.serials import SerialBlocks
 
 
 @dataclass(frozen=True)
@@ -50,67 +57,80 @@ def _replayed(job: SubmitJob, stored: StoredResponse) -> Outcome:
     return Submitted(status, body, True)
 
 
-def write_submissions(
-    conn: Connection, jobs: list[SubmitJob], *, catalogue: CatalogueCache, settings: Settings
-) -> list[Outcome]:
-    """One transaction for the batch: idempotency look-ups, the orders, the key records."""
-    outcomes: list[Outcome | None] = [None] * len(jobs)
-    first_in_batch: dict[tuple[int, str], int] = {}
-    for index, job in enumerate(jobs):
-        if job.key is None:
-            continue
-        stored = find_response(conn, *job.key)
-        if stored is not None:
-            outcomes[index] = _replayed(job, stored)
-        elif job.key in first_in_batch:
-            outcomes[index] = None  # settled after the first copy below
-        else:
-            first_in_batch[job.key] = index
-    fresh = [
-        i
-        for i, job in enumerate(jobs)
-        if outcomes[i] is None and (job.key is None or first_in_batch.get(job.key) == i)
-    ]
-    now = utcnow()
-    receipts = receive_many(
-        conn,
-        [jobs[i].order for i in fresh],
-        catalogue=catalogue.get(),
-        now=now,
-        response_minutes=settings.response_minutes,
-    )
-    records = []
-    for index, result in zip(fresh, receipts, strict=True):
-        job = jobs[index]
-        if isinstance(result, IntakeError):
-            outcomes[index] = result
-            continue
-        body = job.render(result)
-        outcomes[index] = Submitted(201, body, False)
-        if job.key is not None:
-            records.append((*job.key, job.request_hash or "", 201, body))
-    save_responses(conn, records, now)
-    for index, job in enumerate(jobs):
-        if outcomes[index] is None and job.key is not None:
-            first = outcomes[first_in_batch[job.key]]
-            first_job = jobs[first_in_batch[job.key]]
-            if isinstance(first, Submitted):
-                copy = StoredResponse(first_job.request_hash or "", first.status, first.body)
-                outcomes[index] = _replayed(job, copy)
+@dataclass(frozen=True)
+class PreparedJob:
+    job: SubmitJob
+    order: PreparedOrder
+    body: Any
+
+
+class SubmissionWriter:
+    """The two halves of a group-committed intake batch (see GroupCommitter)."""
+
+    def __init__(self, engine: Engine, catalogue: CatalogueCache, settings: Settings) -> None:
+        self._serials = SerialBlocks(engine)
+        self._catalogue = catalogue
+        self._settings = settings
+
+    def prepare(self, jobs: list[SubmitJob]) -> list[PreparedJob]:
+        orders = prepare_orders(
+            [job.order for job in jobs],
+            self._serials.take(len(jobs)),
+            catalogue=self._catalogue.get(),
+            now=utcnow(),
+            response_minutes=self._settings.response_minutes,
+        )
+        return [
+            PreparedJob(job, o, job.render(o.receipt)) for job, o in zip(jobs, orders, strict=True)
+        ]
+
+    def write(self, conn: Connection, batch: list[PreparedJob]) -> list[Outcome]:
+        """Replays for known idempotency keys; the rest written with their key records."""
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        first_in_batch: dict[tuple[int, str], int] = {}
+        for index, item in enumerate(batch):
+            key = item.job.key
+            if key is None:
+                continue
+            stored = find_response(conn, *key)
+            if stored is not None:
+                outcomes[index] = _replayed(item.job, stored)
+            elif key in first_in_batch:
+                first = batch[first_in_batch[key]]
+                copy = StoredResponse(first.job.request_hash or "", 201, first.body)
+                outcomes[index] = _replayed(item.job, copy)
             else:
-                outcomes[index] = first
-    return [o for o in outcomes if o is not None]
+                first_in_batch[key] = index
+        fresh = [i for i in range(len(batch)) if outcomes[i] is None]
+        written = write_orders(conn, [batch[i].order for i in fresh])
+        records = []
+        for index, result in zip(fresh, written, strict=True):
+            item = batch[index]
+            if isinstance(result, IntakeError):
+                outcomes[index] = result
+                continue
+            outcomes[index] = Submitted(201, item.body, False)
+            if item.job.key is not None:
+                records.append((*item.job.key, item.job.request_hash or "", 201, item.body))
+        save_responses(conn, records, batch[0].order.receipt.created_at)
+        return [_decided(o) for o in outcomes]
+
+
+def _decided(outcome: Outcome | None) -> Outcome:
+    assert outcome is not None
+    return outcome
 
 
 def intake_committer(
     engine: Engine, catalogue: CatalogueCache, settings: Settings, run: Runner
-) -> GroupCommitter[SubmitJob, Outcome]:
-    return GroupCommitter(
-        engine, partial(write_submissions, catalogue=catalogue, settings=settings), run
-    )
+) -> GroupCommitter[SubmitJob, list[PreparedJob], Outcome]:
+    writer = SubmissionWriter(engine, catalogue, settings)
+    return GroupCommitter(engine, writer.prepare, writer.write, run)
 
 
-async def submit_job(committer: GroupCommitter[SubmitJob, Outcome], job: SubmitJob) -> Submitted:
+async def submit_job(
+    committer: GroupCommitter[SubmitJob, list[PreparedJob], Outcome], job: SubmitJob
+) -> Submitted:
     """Queue the job, wait for its commit; a refused job raises its error."""
     outcome = await committer.submit(job)
     if isinstance(outcome, Submitted):

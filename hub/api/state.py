@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.errors import ApiError
-from hub.api.intake_writer import Outcome, SubmitJob, intake_committer
+from hub.api.intake_writer import Outcome, PreparedJob, SubmitJob, intake_committer
 from hub.api.key_cache import KeyCache
 from hub.config import Settings
 from hub.services.catalogue import CatalogueCache
@@ -32,7 +32,7 @@ class HubState:
     engine: Engine
     catalogue: CatalogueCache
     inline_db: bool = field(init=False)
-    intake: GroupCommitter[SubmitJob, Outcome] = field(init=False)
+    intake: GroupCommitter[SubmitJob, list[PreparedJob], Outcome] = field(init=False)
     keys: KeyCache = field(init=False)
 
     def __post_init__(self) -> None:

@@ -31,8 +31,11 @@ _EMAIL_LOCAL_STARS = "***"
 
 _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])", re.ASCII)
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)", re.ASCII)
+# "@" may arrive URL-encoded ("%40"), e.g. from an access-log line of a request path.
 _EMAIL_IN_TEXT = re.compile(
-    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}", re.ASCII
+    r"[A-Za-z0-9._+\-]+(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._+\-]*)*?(?:@|%40)"
+    r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+    re.ASCII,
 )
 
 #: Marks our record factory so a second install can see it is already in the chain.
@@ -117,7 +120,11 @@ def _mask_mobile_match(match: re.Match[str]) -> str:
 
 
 def _mask_email_match(match: re.Match[str]) -> str:
-    return mask_email(match.group())
+    found = match.group()
+    if "@" in found:
+        return mask_email(found)
+    local, _, domain = found.rpartition("%40")
+    return mask_email(f"{local}@{domain}").replace("@", "%40")
 
 
 def install_log_masking() -> None:

@@ -18,32 +18,35 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from hub.store.db import transaction
+from hub.store.db import transaction, writer_slot
 
 J = TypeVar("J")
+P = TypeVar("P")
 R = TypeVar("R")
-T = TypeVar("T")
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 log = logging.getLogger(__name__)
 
 
-class GroupCommitter(Generic[J, R]):
+class GroupCommitter(Generic[J, P, R]):
     """Queues jobs from concurrent requests and writes them in batches.
 
-    `write_batch(conn, jobs)` returns one result per job. If a batch raises, each of its
-    jobs is retried alone, so one bad job cannot fail its neighbours.
+    `prepare(jobs)` does the work that needs no database lock; `write(conn, prepared)`
+    runs in the transaction and returns one result per job. If a batch raises, each of
+    its jobs is retried alone, so one bad job cannot fail its neighbours.
     """
 
     def __init__(
         self,
         engine: Engine,
-        write_batch: Callable[[Connection, list[J]], list[R]],
+        prepare: Callable[[list[J]], P],
+        write: Callable[[Connection, P], list[R]],
         run: Runner,
         *,
         max_batch: int = 256,
     ) -> None:
         self._engine = engine
-        self._write_batch = write_batch
+        self._prepare = prepare
+        self._write_batch = write
         self._run = run
         self._max_batch = max_batch
         self._pending: list[tuple[J, asyncio.Future[R]]] = []
@@ -66,13 +69,16 @@ class GroupCommitter(Generic[J, R]):
             del self._pending[: self._max_batch]
             await self._process(batch)
 
-    def _write(self, jobs: list[J]) -> list[R]:
-        with transaction(self._engine) as conn:
-            return self._write_batch(conn, jobs)
+    def _write(self, prepared: P) -> list[R]:
+        with transaction(self._engine, lock_held=True) as conn:
+            return self._write_batch(conn, prepared)
 
     async def _process(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:
-            results = await self._run(lambda: self._write([job for job, _ in batch]))
+            prepared = self._prepare([job for job, _ in batch])
+            # Requests keep arriving while we wait for the slot; they form the next batch.
+            async with writer_slot(self._engine):
+                results = await self._run(lambda: self._write(prepared))
         except Exception as exc:
             if len(batch) > 1:
                 for item in batch:

@@ -132,26 +132,92 @@ def _received_event(submission: WorkOrderSubmission, actor: str) -> repo.NewEven
     )
 
 
-def _duplicates(conn: Connection, orders: list[NewOrder]) -> dict[int, IntakeError]:
-    """Orders whose (source_system, external_id) was received before, or earlier in the batch."""
-    keys: dict[int, tuple[str, str]] = {
-        i: (o.submission.source_system, o.submission.external_id)
-        for i, o in enumerate(orders)
-        if o.submission.source_system and o.submission.external_id
-    }
-    known = repo.find_by_external_ids(conn, list(set(keys.values())))
-    errors: dict[int, IntakeError] = {}
-    for index, key in keys.items():
-        if key in known:
-            errors[index] = IntakeError(
-                "duplicate_external_id",
-                "该来源系统的编号已受理过 (this external id was already received)",
-                status=409,
-                details={"wo_no": known[key]},
+@dataclass(frozen=True)
+class PreparedOrder:
+    """An order with its number and all its rows built, ready for a short write."""
+
+    order: NewOrder
+    receipt: Receipt
+    row: dict[str, Any]
+    event: dict[str, Any]
+    outbox: dict[str, Any]
+
+    @property
+    def external_key(self) -> tuple[str, str] | None:
+        sub = self.order.submission
+        return (
+            (sub.source_system, sub.external_id) if sub.source_system and sub.external_id else None
+        )
+
+
+def prepare_orders(
+    orders: list[NewOrder],
+    serials: list[int],
+    *,
+    catalogue: Catalogue,
+    now: datetime,
+    response_minutes: int,
+) -> list[PreparedOrder]:
+    """Build every row outside the transaction, so the write lock is held only to write."""
+    response_due = now + timedelta(minutes=response_minutes)
+    prefix = repo.wo_no_prefix(now)
+    prepared = []
+    for order, serial in zip(orders, serials, strict=True):
+        wo_no = prefix + repo.format_serial(serial)
+        query_code = new_query_code()
+        prepared.append(
+            PreparedOrder(
+                order,
+                Receipt(
+                    wo_no,
+                    query_code,
+                    WorkOrderState.RECEIVED,
+                    now,
+                    response_due,
+                    order.open311_token,
+                ),
+                _order_row(order, wo_no, query_code, catalogue, now, response_due),
+                repo.event_row(wo_no, 1, _received_event(order.submission, order.actor), now),
+                repo.outbox_row(TOPIC_RECEIVED, wo_no, _payload(wo_no, order), now),
             )
-        else:
-            known[key] = ""  # claimed by this batch: a later copy in it is the duplicate
-    return errors
+        )
+    return prepared
+
+
+def _duplicate(wo_no: str) -> IntakeError:
+    return IntakeError(
+        "duplicate_external_id",
+        "该来源系统的编号已受理过 (this external id was already received)",
+        status=409,
+        details={"wo_no": wo_no},
+    )
+
+
+def write_orders(conn: Connection, prepared: list[PreparedOrder]) -> list[Receipt | IntakeError]:
+    """Insert prepared orders with one statement per table (group commit).
+
+    Each order gets its row, its first event and its outbox row, all in the caller's
+    transaction. An order whose (source_system, external_id) was received before, or
+    earlier in this batch, is refused with the number it duplicates.
+    """
+    keys = {p.external_key for p in prepared if p.external_key}
+    known = repo.find_by_external_ids(conn, list(keys))
+    results: list[Receipt | IntakeError] = []
+    accepted: list[PreparedOrder] = []
+    for item in prepared:
+        key = item.external_key
+        if key is not None and key in known:
+            results.append(_duplicate(known[key]))
+            continue
+        if key is not None:
+            known[key] = item.receipt.wo_no
+        accepted.append(item)
+        results.append(item.receipt)
+    if accepted:
+        repo.insert_work_orders(conn, [p.row for p in accepted])
+        repo.insert_events(conn, [p.event for p in accepted])
+        repo.insert_outbox(conn, [p.outbox for p in accepted])
+    return results
 
 
 def receive_many(
@@ -162,35 +228,15 @@ def receive_many(
     now: datetime,
     response_minutes: int,
 ) -> list[Receipt | IntakeError]:
-    """Write checked orders with a few statements for the whole batch (group commit).
-
-    Each order gets its row, its first event and its outbox row; all in the caller's
-    transaction, so either all of them are stored or none.
-    """
-    errors = _duplicates(conn, orders)
-    accepted = [i for i in range(len(orders)) if i not in errors]
-    serials = repo.allocate_serials(conn, len(accepted)) if accepted else []
-    response_due = now + timedelta(minutes=response_minutes)
-    results: list[Receipt | IntakeError] = [errors.get(i) or _PENDING for i in range(len(orders))]
-    order_rows, event_rows, outbox_rows = [], [], []
-    prefix = repo.wo_no_prefix(now)
-    for index, serial in zip(accepted, serials, strict=True):
-        order = orders[index]
-        wo_no = prefix + repo.format_serial(serial)
-        query_code = new_query_code()
-        order_rows.append(_order_row(order, wo_no, query_code, catalogue, now, response_due))
-        event_rows.append(
-            repo.event_row(wo_no, 1, _received_event(order.submission, order.actor), now)
-        )
-        outbox_rows.append(repo.outbox_row(TOPIC_RECEIVED, wo_no, _payload(wo_no, order), now))
-        results[index] = Receipt(
-            wo_no, query_code, WorkOrderState.RECEIVED, now, response_due, order.open311_token
-        )
-    if order_rows:
-        repo.insert_work_orders(conn, order_rows)
-        repo.insert_events(conn, event_rows)
-        repo.insert_outbox(conn, outbox_rows)
-    return results
+    """Prepare and write in the caller's transaction (for callers outside the API)."""
+    prepared = prepare_orders(
+        orders,
+        repo.allocate_serials(conn, len(orders)) if orders else [],
+        catalogue=catalogue,
+        now=now,
+        response_minutes=response_minutes,
+    )
+    return write_orders(conn, prepared)
 
 
 def _payload(wo_no: str, order: NewOrder) -> dict[str, Any]:
@@ -202,9 +248,6 @@ def _payload(wo_no: str, order: NewOrder) -> dict[str, Any]:
         "category_code": submission.category_code,
         "urgency": submission.urgency.value,
     }
-
-
-_PENDING = IntakeError("internal", "not processed", status=500)
 
 
 def receive(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,38 @@ class _WriterLock:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def try_acquire(self) -> bool:
+        if not self._mutex.acquire(blocking=False):
+            return False
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._mutex.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._mutex.release()
+
+
+WRITER_POLL_SECONDS = 0.0005
+
+
+@asynccontextmanager
+async def writer_slot(engine: Engine) -> AsyncIterator[None]:
+    """Hold the SQLite writer lock without blocking the event loop while another writes."""
+    lock = _writer_lock(engine)
+    if lock is None:
+        yield
+        return
+    while not lock.try_acquire():
+        await asyncio.sleep(WRITER_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lock.release()
+
 
 @lru_cache(maxsize=32)
 def _writer_lock(engine: Engine) -> _WriterLock | None:
@@ -103,9 +136,12 @@ def _writer_lock(engine: Engine) -> _WriterLock | None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on any error."""
-    lock = _writer_lock(engine)
+def transaction(engine: Engine, *, lock_held: bool = False) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on any error.
+
+    `lock_held`: the caller already holds the writer slot (see writer_slot).
+    """
+    lock = None if lock_held else _writer_lock(engine)
     if lock is None:
         with _writer(engine).begin() as conn:
             yield conn

@@ -9,8 +9,8 @@ from conftest import Keys, submission
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 
-from hub.store.schema import assignments, events, idempotency_keys, outbox, work_orders
 from hub.model.base import utcnow
+from hub.store.schema import assignments, events, idempotency_keys, outbox, work_orders
 
 URL = "/api/v1/work-orders"
 

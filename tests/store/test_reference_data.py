@@ -266,11 +266,6 @@ def test_duplicate_unit_code_names_file_and_line(policies: Path) -> None:
     assert str(error).startswith(f"{path}:{line}: units[{index}]")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub.reference._check_unique reports a duplicate code as field "
-    "'units[N]' instead of naming the field 'units[N].code'",
-)
 def test_duplicate_unit_code_names_the_code_field(policies: Path) -> None:
     path = policies / "org_units.yaml"
     index = unit_index("JKQ-SPJ")
@@ -330,11 +325,6 @@ def test_non_utf8_file_names_the_file(policies: Path) -> None:
     assert str(error).startswith(str(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub.yamlconf.read_yaml gives no line number for a non-UTF-8 file "
-    "(ConfigError.line is None although UnicodeDecodeError.start locates the bad byte)",
-)
 def test_non_utf8_file_names_the_line(policies: Path) -> None:
     path = policies / "hotlines.yaml"
     line = write_gbk_line(path)
@@ -353,11 +343,6 @@ def test_missing_required_field_points_at_the_item(policies: Path) -> None:
     assert error.line is not None and line <= error.line <= line + 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub.yamlconf.read_yaml lets FileNotFoundError escape for a missing policies "
-    "file instead of raising ConfigError naming the file (jingkai init shows a traceback)",
-)
 def test_missing_file_is_a_config_error(policies: Path) -> None:
     (policies / "hotlines.yaml").unlink()
     error = config_error(policies)

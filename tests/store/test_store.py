@@ -194,11 +194,6 @@ def test_events_refuse_update_and_delete(engine: Engine, catalogue: Catalogue) -
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on PostgreSQL the append-only trigger is FOR EACH ROW on UPDATE OR DELETE "
-    "only, so TRUNCATE events wipes the audit trail (needs a BEFORE TRUNCATE statement trigger)",
-)
 def test_events_refuse_truncate_on_postgres(engine: Engine, catalogue: Catalogue) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no TRUNCATE; DELETE FROM events is covered above")
@@ -313,11 +308,6 @@ def test_batch_with_a_repeated_external_id_stores_it_once(
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub.services.intake._duplicates marks an external id claimed earlier in the "
-    "same batch with wo_no '' so the 409 for the repeat says details={'wo_no': ''}",
-)
 def test_batch_repeat_names_the_order_it_duplicates(engine: Engine, catalogue: Catalogue) -> None:
     with engine.begin() as conn:
         first, repeated = receive_many(

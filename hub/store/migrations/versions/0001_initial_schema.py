@@ -200,6 +200,8 @@ _POSTGRES_TRIGGERS = [
     "$$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$",
     "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
     "FOR EACH ROW EXECUTE FUNCTION events_append_only()",
+    "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()",
 ]
 
 
@@ -224,6 +226,7 @@ def _append_only_events() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS events_no_truncate ON events")
         op.execute("DROP TRIGGER IF EXISTS events_append_only ON events")
         op.execute("DROP FUNCTION IF EXISTS events_append_only()")
         op.execute("DROP SEQUENCE IF EXISTS work_order_seq")
