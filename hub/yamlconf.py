@@ -68,8 +68,10 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(path, line, "", f"文件须为 UTF-8 编码 (not UTF-8): {exc.reason}") from exc
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            path, bad_line, "", f"文件须为 UTF-8 编码 (not UTF-8): {exc.reason}"
+        ) from exc
     try:
         return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

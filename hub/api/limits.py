@@ -1,12 +1,28 @@
-"""Refuse oversized bodies before parsing them (a 4xx, nothing read into memory)."""
+"""Refuse oversized bodies before parsing them (a 413, nothing read into memory)."""
 
 from __future__ import annotations
 
-import json
-
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.errors import envelope
+from hub.api.open311.errors import Open311Error
+from hub.api.open311.render import Format, error_response
+
 MAX_BODY_BYTES = 256 * 1024
+
+
+def too_large(path: str, limit: int) -> Response:
+    """In the error format of the API the client called (canonical or Open311)."""
+    message = f"请求体超过 {limit} 字节 (body too large)"
+    if path.startswith("/open311/"):
+        fmt = Format.XML if path.endswith(".xml") else Format.JSON
+        return error_response(fmt, Open311Error(413, message))
+    return envelope(413, "payload_too_large", message)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class BodyLimitMiddleware:
@@ -20,7 +36,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+            await too_large(scope["path"], self.limit)(scope, receive, send)
             return
         seen = 0
 
@@ -35,27 +51,4 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await _too_large(send, self.limit)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    message = f"请求体超过 {limit} 字节 (body too large)"
-    body = json.dumps(
-        {"error": {"code": "payload_too_large", "message": message, "details": []}},
-        ensure_ascii=False,
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+            await too_large(scope["path"], self.limit)(scope, receive, send)

@@ -91,6 +91,11 @@ async def optional_key(
 OptionalKey = Annotated[ApiKey | None, Depends(optional_key)]
 
 
+def actor_of(key: ApiKey) -> str:
+    """How a key appears in the audit trail."""
+    return f"{key.scope}:{key.name}"
+
+
 def require(key: ApiKey | None, *scopes: str, unit: bool = False) -> ApiKey:
     """401 without a key; 403 when the key's scope is not among those allowed."""
     if key is None:

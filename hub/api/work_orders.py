@@ -15,13 +15,20 @@ from hub.api.errors import ApiError
 from hub.api.idempotent import body_hash, check_key
 from hub.api.intake_writer import SubmitJob, submit_job
 from hub.api.observability import RECEIVED
-from hub.api.state import API_KEY_HEADER, HubState, OptionalKey, State, authenticate, require
+from hub.api.state import (
+    API_KEY_HEADER,
+    HubState,
+    OptionalKey,
+    State,
+    actor_of,
+    authenticate,
+    require,
+)
 from hub.model import views
 from hub.model.codes import AppealType, Channel, WorkOrderState
 from hub.model.work_order import WorkOrderSubmission
 from hub.services.intake import NewOrder, Receipt, check_submission
 from hub.store import work_orders as repo
-from hub.store.api_keys import ApiKey
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work-orders 工单"])
 
@@ -62,10 +69,6 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
             },
         }
     )
-
-
-def actor_of(key: ApiKey) -> str:
-    return f"{key.scope}:{key.name}"
 
 
 # The intake hot path reads its state and key straight from the request: each FastAPI

@@ -49,6 +49,7 @@ ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 class Location(Inbound):
     address: ShortText | None = None
+    address_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     region_code: RegionCode | None = None
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)

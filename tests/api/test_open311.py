@@ -368,7 +368,8 @@ def test_post_number_attribute_and_address_id(client: TestClient, keys: Keys) ->
     )
     order = staff_view(client, keys, wo_no)
     assert order["attributes"] == {"lamp_count": 3, "location_detail": "村东头东街"}
-    assert order["location"]["address"] == "ADDR-1301-0042"
+    assert order["location"]["address_id"] == "ADDR-1301-0042"
+    assert client.get(f"{BASE}/requests/{wo_no}.json").json()[0]["address_id"] == "ADDR-1301-0042"
     assert order["location"]["latitude"] is None
 
 
@@ -679,3 +680,19 @@ def test_at_most_open311_max_results(settings: Settings, keys: Keys) -> None:
         made = [submit(small, keys) for _ in range(3)]
         assert listed(small) == made[:0:-1]
         errors_of(small.get(f"{BASE}/requests.json?service_request_id=a,b,c"), 400)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_oversized_body_is_an_open311_413(client: TestClient, fmt: str, engine: Engine) -> None:
+    response = client.post(
+        f"/open311/v2/requests.{fmt}",
+        content=b"description=" + b"x" * 300_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    if fmt == "json":
+        assert response.json()[0]["code"] == 413
+    else:
+        assert etree.fromstring(response.content).find("error/code").text == "413"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(work_orders)).scalar_one() == 0

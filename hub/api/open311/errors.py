@@ -25,7 +25,8 @@ _FIELD_NAMES = {
     "location": "lat/long",
     "location.latitude": "lat",
     "location.longitude": "long",
-    "location.address": "address_string/address_id",
+    "location.address": "address_string",
+    "location.address_id": "address_id",
 }
 _TRANSPORT_LOCS = ("body", "query", "path", "header", "form")
 

@@ -124,18 +124,23 @@ def _number(name: str, text: str) -> float:
 
 def _location(form: RequestForm) -> dict[str, Any]:
     lat, long = form.get("lat"), form.get("long")
-    address = form.get("address_string") or form.get("address_id")
+    address, address_id = form.get("address_string"), form.get("address_id")
     if (lat is None) != (long is None):
         raise field_error("lat/long", "经纬度须同时提供 (lat and long go together)")
     if lat is None or long is None:
-        if address is None:
+        if address is None and address_id is None:
             raise field_error(
                 "lat/long, address_string, address_id",
                 "须提供经纬度、地址或地址编号之一 "
                 "(one of lat+long, address_string or address_id is required)",
             )
-        return {"address": address}
-    return {"address": address, "latitude": _number("lat", lat), "longitude": _number("long", long)}
+        return {"address": address, "address_id": address_id}
+    return {
+        "address": address,
+        "address_id": address_id,
+        "latitude": _number("lat", lat),
+        "longitude": _number("long", long),
+    }
 
 
 def _requester(form: RequestForm) -> dict[str, Any]:

@@ -137,7 +137,7 @@ def request(order: WorkOrder, catalogue: Catalogue) -> dict[str, Any]:
             "address": scrub(location.address, order.requester)
             if location and location.address
             else None,
-            "address_id": None,
+            "address_id": location.address_id if location else None,
             "zipcode": None,
             "lat": location.latitude if location else None,
             "long": location.longitude if location else None,

@@ -17,8 +17,7 @@ from hub.api.open311 import filters, forms, present
 from hub.api.open311.errors import Open311Error, from_intake
 from hub.api.open311.render import parse_format, render
 from hub.api.open311.routing import ALL_METHODS, Open311Route, no_such_resource
-from hub.api.state import HubState, State, lookup_key
-from hub.api.work_orders import actor_of
+from hub.api.state import HubState, State, actor_of, lookup_key
 from hub.model.base import utcnow
 from hub.services.intake import IntakeError, NewOrder, check_submission
 from hub.store import work_orders as repo
