@@ -7,6 +7,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 export HUB_HOME ?= $(CURDIR)/var
 
 .PHONY: install run test lint bench lock clean
@@ -24,7 +25,8 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/jingkai init
-	$(BIN)/jingkai serve --host $(HOST) --port $(PORT)
+	$(BIN)/jingkai demo-keys
+	$(BIN)/jingkai serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # PostgreSQL: CI exports HUB_TEST_POSTGRES_URL (.ci/run); otherwise start a local one if we can.
 test: install

@@ -83,6 +83,36 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SCOPES = {"portal": "demo-portal", "staff": "demo-staff", "admin": "demo-admin"}
+
+
+def cmd_demo_keys(_args: argparse.Namespace) -> int:
+    """Keys for trying the embedded hub: made once, kept in var/demo-keys.env (mode 600)."""
+    from hub.store import api_keys
+
+    settings = get_settings()
+    path = settings.home / "demo-keys.env"
+    engine = get_engine()
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            known[name.strip()] = value.strip()
+    with transaction(engine) as conn:
+        for scope, name in DEMO_SCOPES.items():
+            variable = f"JK_{scope.upper()}_KEY"
+            if known.get(variable) and api_keys.find_active_key(conn, known[variable]):
+                continue
+            known[variable] = api_keys.create_key(conn, name, scope)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(known.items())))
+    path.chmod(0o600)
+    print(f"演示密钥 demo keys ({path}; `source` it for the README's curl session):")
+    for variable, value in sorted(known.items()):
+        print(f"  {variable}={value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jingkai", description="经开枢纽 Jingkai Hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,10 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int)
     which.add_argument("--name")
     keys_sub.add_parser("list", help="列出密钥 (never shows the keys themselves)")
+    sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     return parser
 
 
-COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keys": cmd_keys}
+COMMANDS = {
+    "init": cmd_init,
+    "serve": cmd_serve,
+    "keys": cmd_keys,
+    "demo-keys": cmd_demo_keys,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

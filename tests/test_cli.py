@@ -277,3 +277,22 @@ def test_keys_create_requires_scope(tmp_path: Path) -> None:
     result = Cli(tmp_path, tmp_path, "", base_env(tmp_path)).run("keys", "create", "--name", "x")
     assert result.returncode == 2
     assert "--scope" in result.stderr
+
+
+def test_demo_keys_are_made_once_and_replaced_when_revoked(ready: Cli) -> None:
+    first = ready.ok("demo-keys").stdout
+    keys = dict(re.findall(r"(JK_\w+_KEY)=(jk_\S+)", first))
+    assert set(keys) == {"JK_PORTAL_KEY", "JK_STAFF_KEY", "JK_ADMIN_KEY"}
+    env_file = ready.home / "demo-keys.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    again = dict(re.findall(r"(JK_\w+_KEY)=(jk_\S+)", ready.ok("demo-keys").stdout))
+    assert again == keys  # a second `make run` shows the same keys
+    ready.ok("keys", "revoke", "--name", "demo-staff")
+    renewed = dict(re.findall(r"(JK_\w+_KEY)=(jk_\S+)", ready.ok("demo-keys").stdout))
+    assert renewed["JK_PORTAL_KEY"] == keys["JK_PORTAL_KEY"]
+    assert renewed["JK_STAFF_KEY"] != keys["JK_STAFF_KEY"]
+    with TestClient(create_app(ready.settings())) as client:
+        response = client.get("/api/v1/work-orders", headers={"X-API-Key": renewed["JK_STAFF_KEY"]})
+        assert response.status_code == 200
+        old = client.get("/api/v1/work-orders", headers={"X-API-Key": keys["JK_STAFF_KEY"]})
+        assert old.status_code == 401

@@ -696,3 +696,19 @@ def test_oversized_body_is_an_open311_413(client: TestClient, fmt: str, engine: 
         assert etree.fromstring(response.content).find("error/code").text == "413"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(work_orders)).scalar_one() == 0
+
+
+def test_raw_utf8_form_body_is_read_as_chinese(client: TestClient, keys: Keys) -> None:
+    """curl -d with Chinese text sends UTF-8 bytes without percent-encoding."""
+    body = f"api_key={keys.portal}&service_code=ENV-NOISE&address_string=某路口&phone=13812341234"
+    body += "&description=夜间施工噪音扰民"
+    response = client.post(
+        f"{BASE}/requests.json",
+        content=body.encode("utf-8"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
+    wo_no = response.json()[0]["service_request_id"]
+    got = client.get(f"{BASE}/requests/{wo_no}.json").json()[0]
+    assert got["description"] == "夜间施工噪音扰民"
+    assert got["address"] == "某路口"

@@ -67,6 +67,20 @@ def check_content_type(content_type: str | None) -> None:
         )
 
 
+def undo_latin1(value: str) -> str:
+    """Repair raw UTF-8 sent without percent-encoding (e.g. `curl -d '描述=…'`).
+
+    The form parser reads such bytes as Latin-1; re-reading them as UTF-8 gives back the
+    Chinese text. Values that were not such bytes are returned unchanged.
+    """
+    if not any("\x80" <= ch <= "\xff" for ch in value):
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def read_form(items: Iterable[tuple[str, Any]]) -> RequestForm:
     """Unknown arguments are ignored (clients add their own); files and repeats are not."""
     form = RequestForm()
@@ -75,7 +89,7 @@ def read_form(items: Iterable[tuple[str, Any]]) -> RequestForm:
             raise field_error(
                 name, "不接受文件上传，请使用 media_url (no file uploads; send media_url)"
             )
-        value = raw.strip()
+        value = undo_latin1(raw).strip()
         attribute = _ATTRIBUTE.match(name)
         if attribute:
             if not attribute.group(1):
