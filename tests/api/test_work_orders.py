@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from conftest import Keys, submission
 from fastapi.testclient import TestClient
@@ -495,3 +497,21 @@ def test_list_bad_parameters(
 def test_list_needs_staff_or_unit(client: TestClient, keys: Keys, who: str | None) -> None:
     headers = keys.h(keys.portal) if who else {}
     assert client.get(URL, headers=headers).status_code == (403 if who else 401)
+
+
+def test_concurrent_retries_with_one_key_make_one_order(app, keys: Keys, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Ten copies of one request in flight at once (they share a group-commit batch)."""
+    headers = {**keys.h(keys.portal), "Idempotency-Key": "burst-1"}
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            return await asyncio.gather(
+                *(client.post(URL, json=submission(), headers=headers) for _ in range(10))
+            )
+
+    responses = asyncio.run(burst())
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["wo_no"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
+    assert counts(engine) == (1, 1, 1)
