@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -29,6 +30,18 @@ class Inbound(Canonical):
     )
 
 
+def matching(pattern: str, message: str) -> AfterValidator:
+    """A validator for code-like strings: the pattern or a message saying what is expected."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -40,4 +53,12 @@ def to_local(moment: datetime) -> datetime:
     return moment.astimezone(LOCAL_ZONE)
 
 
-__all__ = ["LOCAL_ZONE", "AwareDatetime", "Canonical", "Inbound", "to_local", "utcnow"]
+__all__ = [
+    "LOCAL_ZONE",
+    "AwareDatetime",
+    "Canonical",
+    "Inbound",
+    "matching",
+    "to_local",
+    "utcnow",
+]

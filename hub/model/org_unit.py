@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from hub.model.base import Canonical
+from hub.model.base import Canonical, matching
 from hub.model.codes import OrgTier
 from hub.model.validators import RegionCode
 
-_UNIT_CODE = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
-_SECTION_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-
-
-def _unit_code(value: str) -> str:
-    if not _UNIT_CODE.match(value):
-        raise ValueError(
-            "单位/类别编码须为大写字母、数字和横线 (code must match ^[A-Z][A-Z0-9-]+$)"
-        )
-    return value
-
-
-def _section_code(value: str) -> str:
-    if not _SECTION_CODE.match(value):
-        raise ValueError("栏目编码须为小写字母、数字和下划线 (section code must be snake_case)")
-    return value
-
-
-UnitCode = Annotated[str, AfterValidator(_unit_code)]
-SectionCode = Annotated[str, AfterValidator(_section_code)]
+UnitCode = Annotated[
+    str,
+    matching(
+        r"^[A-Z][A-Z0-9-]{1,31}$",
+        "单位/类别编码须为大写字母、数字和横线 (code must match ^[A-Z][A-Z0-9-]+$)",
+    ),
+]
+SectionCode = Annotated[
+    str,
+    matching(
+        r"^[a-z][a-z0-9_]{1,31}$",
+        "栏目编码须为小写字母、数字和下划线 (section code must be snake_case)",
+    ),
+]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 

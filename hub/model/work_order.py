@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, HttpUrl, StringConstraints, model_validator
 
-from hub.model.base import Canonical, Inbound
+from hub.model.base import Canonical, Inbound, matching
 from hub.model.codes import (
     AppealType,
     AssignmentRole,
@@ -25,24 +24,21 @@ from hub.model.validators import CreditCode, MobileNumber, RegionCode, ResidentI
 MAX_CONTENT = 4000
 MAX_TITLE = 100
 
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
-_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-
-
-def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise ValueError("电子邮箱格式不正确 (invalid email address)")
-    return value.lower()
-
-
-def _code(value: str) -> str:
-    if not _CODE.match(value):
-        raise ValueError("编码只能包含字母、数字、点、横线和下划线 (invalid code)")
-    return value
-
-
-Email = Annotated[str, AfterValidator(_email)]
-Code = Annotated[str, AfterValidator(_code)]
+Email = Annotated[
+    str,
+    matching(
+        r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$",
+        "电子邮箱格式不正确 (invalid email address)",
+    ),
+    AfterValidator(str.lower),
+]
+Code = Annotated[
+    str,
+    matching(
+        r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$",
+        "编码只能包含字母、数字、点、横线和下划线 (invalid code)",
+    ),
+]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
