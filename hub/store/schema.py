@@ -204,3 +204,29 @@ hotlines = Table(
     Column("default_category", String(32)),
     Column("default_unit", String(32)),
 )
+
+# Anything from outside that could not be mapped or validated: kept whole, with the reason,
+# until someone fixes the mapping and replays it (never silently dropped).
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),  # connector name, or "bus", "api"
+    Column("stream", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("payload_format", String(16), nullable=False),  # xml | json | row | text | base64
+    Column("field_path", String(200)),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("replayed_at", UtcDateTime),
+)
+
+# Where each incremental stream got to; saved in the transaction that stores the batch.
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
