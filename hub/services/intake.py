@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,6 @@ class Receipt:
     created_at: datetime
     response_due: datetime
     open311_token: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def new_query_code() -> str:

@@ -33,11 +33,6 @@ def format_serial(serial: int) -> str:
     return f"{serial:07d}"
 
 
-def format_wo_no(serial: int, created_at: datetime) -> str:
-    """JK + local date + a 7-digit serial: readable over the phone, unique by the serial."""
-    return wo_no_prefix(created_at) + format_serial(serial)
-
-
 @dataclass(frozen=True)
 class NewEvent:
     action: EventAction
@@ -117,14 +112,6 @@ def outbox_row(topic: str, key: str, payload: dict[str, Any], at: datetime) -> d
 
 def insert_outbox(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(_INSERT_OUTBOX, rows)
-
-
-def add_outbox(
-    conn: Connection, topic: str, key: str, payload: dict[str, Any], at: datetime
-) -> str:
-    row = outbox_row(topic, key, payload, at)
-    insert_outbox(conn, [row])
-    return str(row["message_id"])
 
 
 def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
@@ -207,17 +194,6 @@ def find_by_open311_token(conn: Connection, token: str) -> str | None:
     return conn.execute(
         select(work_orders.c.wo_no).where(work_orders.c.open311_token == token)
     ).scalar_one_or_none()
-
-
-def is_assigned_to(conn: Connection, wo_no: str, unit_code: str) -> bool:
-    return (
-        conn.execute(
-            select(assignments.c.id).where(
-                and_(assignments.c.wo_no == wo_no, assignments.c.unit_code == unit_code)
-            )
-        ).first()
-        is not None
-    )
 
 
 def list_events(conn: Connection, wo_no: str, public_only: bool) -> list[Event]:
