@@ -230,3 +230,39 @@ sync_cursors = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# The matter catalogue: one current row per implementation code, and every version it had.
+service_matters = Table(
+    "service_matters",
+    metadata,
+    Column("implementation_code", String(24), primary_key=True),
+    Column("basic_code", String(10), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("matter_type", String(2), nullable=False),
+    Column("use_level", String(1), nullable=False),
+    Column("unit_code", String(32), index=True),
+    Column("unit_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("version_no", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("changed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+service_matter_versions = Table(
+    "service_matter_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("implementation_code", String(24), nullable=False),
+    Column("version_no", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("changed_at", UtcDateTime),
+    Column("valid_from", UtcDateTime, nullable=False),
+    Column("valid_to", UtcDateTime),
+    UniqueConstraint("implementation_code", "version_no"),
+)

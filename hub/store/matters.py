@@ -1,0 +1,204 @@
+"""The service-matter catalogue: upsert by implementation code, a new version per change.
+
+A re-sync of unchanged matters writes nothing (content hash); deleted or suspended matters
+keep their rows and versions with that status — the catalogue never forgets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import to_json
+from sqlalchemy import Connection, and_, bindparam, or_, select
+
+from hub.model.service_matter import ServiceMatter
+from hub.store.schema import service_matter_versions, service_matters
+
+# Fields that describe the sync, not the matter: a change in them alone is no new version.
+_NOT_CONTENT = {"changed_at"}
+_LOOKUP_CHUNK = 500
+
+
+@dataclass
+class MatterCounts:
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    content = {k: v for k, v in data.items() if k not in _NOT_CONTENT}
+    return hashlib.sha256(to_json(content, by_alias=False)).hexdigest()
+
+
+def _known(conn: Connection, codes: list[str]) -> dict[str, tuple[str, int]]:
+    known: dict[str, tuple[str, int]] = {}
+    c = service_matters.c
+    for start in range(0, len(codes), _LOOKUP_CHUNK):
+        chunk = codes[start : start + _LOOKUP_CHUNK]
+        query = select(c.implementation_code, c.content_hash, c.version_no).where(
+            c.implementation_code.in_(chunk)
+        )
+        known.update({r[0]: (r[1], r[2]) for r in conn.execute(query)})
+    return known
+
+
+def _current_row(
+    matter: ServiceMatter,
+    data: dict[str, Any],
+    digest: str,
+    version: int,
+    source: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "implementation_code": matter.implementation_code,
+        "basic_code": matter.basic_code,
+        "name": matter.name,
+        "matter_type": matter.matter_type.value,
+        "use_level": matter.use_level.value,
+        "unit_code": matter.unit_code,
+        "unit_name": matter.unit_name,
+        "status": matter.status.value,
+        "version_no": version,
+        "content_hash": digest,
+        "data": data,
+        "source": source,
+        "changed_at": matter.changed_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _version_row(current: dict[str, Any], valid_from: datetime) -> dict[str, Any]:
+    return {
+        "implementation_code": current["implementation_code"],
+        "version_no": current["version_no"],
+        "status": current["status"],
+        "content_hash": current["content_hash"],
+        "data": current["data"],
+        "changed_at": current["changed_at"],
+        "valid_from": valid_from,
+        "valid_to": None,
+    }
+
+
+_CLOSE_VERSION = (
+    service_matter_versions.update()
+    .where(
+        and_(
+            service_matter_versions.c.implementation_code == bindparam("code"),
+            service_matter_versions.c.valid_to.is_(None),
+        )
+    )
+    .values(valid_to=bindparam("until"))
+)
+_UPDATE_CURRENT = (
+    service_matters.update()
+    .where(service_matters.c.implementation_code == bindparam("code"))
+    .values(
+        {
+            column: bindparam(f"new_{column}")
+            for column in (
+                "basic_code", "name", "matter_type", "use_level", "unit_code", "unit_name",
+                "status", "version_no", "content_hash", "data", "source", "changed_at",
+                "updated_at",
+            )
+        }
+    )
+)  # fmt: skip
+
+
+def upsert_matters(
+    conn: Connection, matters: list[ServiceMatter], *, source: str, now: datetime
+) -> MatterCounts:
+    """Write what is new or changed, in the caller's transaction; a version per change.
+
+    A version is in force from the source's change time (cd_time) when it has one, so a
+    case accepted before the change is judged by the version it was accepted under.
+    """
+    counts = MatterCounts()
+    known = _known(conn, [m.implementation_code for m in matters])
+    stored = set(known)  # codes that already have rows (a later change updates them)
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    closes: dict[str, datetime] = {}
+    versions: list[dict[str, Any]] = []
+    open_version: dict[str, dict[str, Any]] = {}  # this batch's latest version per code
+    for matter in matters:
+        code = matter.implementation_code
+        data = matter.model_dump(mode="json")
+        digest = content_hash(data)
+        previous = known.get(code)
+        if previous is not None and previous[0] == digest:
+            counts.unchanged += 1
+            continue
+        version = previous[1] + 1 if previous else 1
+        row = _current_row(matter, data, digest, version, source, now)
+        valid_from = matter.changed_at or now
+        if code in open_version:  # superseded within this batch
+            open_version[code]["valid_to"] = valid_from
+        elif previous is not None:
+            closes[code] = valid_from
+        open_version[code] = _version_row(row, valid_from)
+        versions.append(open_version[code])
+        known[code] = (digest, version)
+        if code in stored:
+            updates[code] = {"code": code} | {
+                f"new_{k}": v
+                for k, v in row.items()
+                if k not in ("implementation_code", "created_at")
+            }
+        else:
+            inserts[code] = row
+        if previous is None:
+            counts.inserted += 1
+        else:
+            counts.changed += 1
+    if inserts:
+        conn.execute(service_matters.insert(), list(inserts.values()))
+    if updates:
+        conn.execute(_UPDATE_CURRENT, list(updates.values()))
+    if closes:
+        conn.execute(_CLOSE_VERSION, [{"code": c, "until": t} for c, t in closes.items()])
+    if versions:
+        conn.execute(service_matter_versions.insert(), versions)
+    return counts
+
+
+def get_matter(conn: Connection, code: str) -> ServiceMatter | None:
+    data = conn.execute(
+        select(service_matters.c.data).where(service_matters.c.implementation_code == code)
+    ).scalar_one_or_none()
+    return ServiceMatter.model_validate(data) if data is not None else None
+
+
+def matter_versions(conn: Connection, code: str) -> list[dict[str, Any]]:
+    v = service_matter_versions.c
+    rows = conn.execute(
+        select(v.version_no, v.status, v.valid_from, v.valid_to, v.data)
+        .where(v.implementation_code == code)
+        .order_by(v.version_no)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def matter_in_force(conn: Connection, code: str, moment: datetime) -> ServiceMatter | None:
+    """The version that applied at `moment` (e.g. when a case was accepted)."""
+    v = service_matter_versions.c
+    data = conn.execute(
+        select(v.data)
+        .where(
+            and_(
+                v.implementation_code == code,
+                v.valid_from <= moment,
+                or_(v.valid_to.is_(None), v.valid_to > moment),
+            )
+        )
+        .order_by(v.version_no.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return ServiceMatter.model_validate(data) if data is not None else None
