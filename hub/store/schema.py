@@ -266,3 +266,19 @@ service_matter_versions = Table(
     Column("valid_to", UtcDateTime),
     UniqueConstraint("implementation_code", "version_no"),
 )
+
+# The hub's own inbox, for units with no system of their own (towns, villages, small units):
+# what a connector would have delivered lands here and the unit acts on it through the API.
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("unit_code", String(32), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # dispatch | urge | notice
+    Column("wo_no", String(32), index=True),
+    Column("idempotency_key", String(100), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("read_at", UtcDateTime),
+)
