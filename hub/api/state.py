@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.errors import ApiError
 from hub.api.intake_writer import Outcome, PreparedJob, SubmitJob, intake_committer
 from hub.api.key_cache import KeyCache
+from hub.api.throttle import FailureThrottle
 from hub.config import Settings
 from hub.services.catalogue import CatalogueCache
 from hub.services.group_commit import GroupCommitter
@@ -34,6 +35,7 @@ class HubState:
     inline_db: bool = field(init=False)
     intake: GroupCommitter[SubmitJob, list[PreparedJob], Outcome] = field(init=False)
     keys: KeyCache = field(init=False)
+    query_code_failures: FailureThrottle = field(default_factory=FailureThrottle)
 
     def __post_init__(self) -> None:
         self.inline_db = is_sqlite(self.engine)

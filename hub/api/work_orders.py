@@ -123,9 +123,17 @@ def read(
 ) -> dict[str, Any]:
     with state.engine.connect() as conn:
         if query_code is not None:
+            if state.query_code_failures.blocked(wo_no):
+                raise ApiError(
+                    429,
+                    "too_many_attempts",
+                    "查询码错误次数过多，请稍后再试 (too many wrong query codes; try later)",
+                    {"retry_after_seconds": state.query_code_failures.retry_after(wo_no)},
+                )
             stored = repo.get_query_code_hash(conn, wo_no)
             given = repo.hash_secret(query_code.strip().upper())
             if stored is None or not hmac.compare_digest(stored, given):
+                state.query_code_failures.failed(wo_no)
                 raise ApiError(404, *NOT_FOUND)
             order = repo.get_work_order(conn, wo_no)
             assert order is not None

@@ -515,3 +515,23 @@ def test_concurrent_retries_with_one_key_make_one_order(app, keys: Keys, engine:
     assert len({r.json()["wo_no"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
     assert counts(engine) == (1, 1, 1)
+
+
+def test_guessing_query_codes_is_throttled(client: TestClient, keys: Keys) -> None:
+    receipt = submit(client, keys)
+    path = f"{URL}/{receipt['wo_no']}"
+    for attempt in range(10):
+        assert client.get(path, params={"query_code": f"WRONG{attempt:03d}"}).status_code == 404
+    blocked = client.get(path, params={"query_code": receipt["query_code"]})
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "too_many_attempts"
+    assert blocked.json()["error"]["details"]["retry_after_seconds"] > 0
+    # staff are not affected, and other orders are not blocked
+    assert client.get(path, headers=keys.h(keys.staff)).status_code == 200
+    other = submit(client, keys)
+    assert (
+        client.get(
+            f"{URL}/{other['wo_no']}", params={"query_code": other["query_code"]}
+        ).status_code
+        == 200
+    )
