@@ -1,0 +1,93 @@
+"""Where pulled records go: each canonical target has one sink writing into the store.
+
+A sink runs in the caller's transaction (with the dead letters and the new cursor), and
+re-pulling the same records writes nothing new: orders are deduplicated by their source's
+external id, matters by content hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from hub.model.service_matter import ServiceMatter
+from hub.model.work_order import WorkOrderSubmission
+from hub.services.catalogue import Catalogue
+from hub.services.intake import IntakeError, NewOrder, check_submission, receive_many
+from hub.store.matters import upsert_matters
+
+
+@dataclass
+class SinkResult:
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    # (index in the batch, field path, reason): records the store refused, for dead letters
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    source: str
+    catalogue: Catalogue
+    now: datetime
+    response_minutes: int = 30
+
+
+Sink = Callable[[Connection, Sequence[BaseModel], SinkContext], SinkResult]
+
+
+def store_work_orders(
+    conn: Connection, records: Sequence[BaseModel], context: SinkContext
+) -> SinkResult:
+    """New orders from a channel system (e.g. the hotline centre); known ids are skipped."""
+    result = SinkResult()
+    accepted: list[tuple[int, NewOrder]] = []
+    for index, record in enumerate(records):
+        assert isinstance(record, WorkOrderSubmission)
+        try:
+            check_submission(record, context.catalogue)
+        except IntakeError as exc:
+            result.rejected.append((index, _field_of(exc), exc.message))
+            continue
+        accepted.append((index, NewOrder(record, f"connector:{context.source}")))
+    outcomes = receive_many(
+        conn,
+        [order for _, order in accepted],
+        catalogue=context.catalogue,
+        now=context.now,
+        response_minutes=context.response_minutes,
+    )
+    for (index, _), outcome in zip(accepted, outcomes, strict=True):
+        if not isinstance(outcome, IntakeError):
+            result.inserted += 1
+        elif outcome.code == "duplicate_external_id":
+            result.unchanged += 1
+        else:
+            result.rejected.append((index, _field_of(outcome), outcome.message))
+    return result
+
+
+def _field_of(error: IntakeError) -> str:
+    details = error.details
+    if isinstance(details, list) and details:
+        return str(details[0].get("field", ""))
+    return ""
+
+
+def store_matters(
+    conn: Connection, records: Sequence[BaseModel], context: SinkContext
+) -> SinkResult:
+    matters = [r for r in records if isinstance(r, ServiceMatter)]
+    counts = upsert_matters(conn, matters, source=context.source, now=context.now)
+    return SinkResult(counts.inserted, counts.changed, counts.unchanged)
+
+
+SINKS: dict[str, Sink] = {
+    "work_order": store_work_orders,
+    "service_matter": store_matters,
+}
