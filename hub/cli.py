@@ -113,6 +113,22 @@ def cmd_demo_keys(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Run the simulated department systems in the foreground until Ctrl-C."""
+    from pathlib import Path
+
+    from hub.sandbox.runner import parse_ports, serve_forever
+
+    try:
+        ports = parse_ports(args.ports)
+        print(f"模拟部门系统 sandbox systems (data: {Path(args.data_dir).resolve()}):", flush=True)
+        serve_forever(Path(args.data_dir), ports, seed_matters=args.seed_matters)
+    except (ValueError, OSError) as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jingkai", description="经开枢纽 Jingkai Hub")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--name")
     keys_sub.add_parser("list", help="列出密钥 (never shows the keys themselves)")
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
+    sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")
+    sandbox.add_argument("--data-dir", default="var/sandbox", help="各系统 SQLite 文件目录")
+    sandbox.add_argument("--ports", default="", help="如 weaver=8101,hebei=0 (0 = 任意空闲端口)")
+    sandbox.add_argument("--seed-matters", type=int, default=0, help="河北网事项种子数量")
     return parser
 
 
@@ -145,6 +165,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "keys": cmd_keys,
     "demo-keys": cmd_demo_keys,
+    "sandbox": cmd_sandbox,
 }
 
 

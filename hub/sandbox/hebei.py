@@ -1,0 +1,336 @@
+"""Hebei Government Service Network (河北政务服务网) exchange service over SOAP.
+
+Serves the district's service-matter list and its cases (办件) with the national exchange
+column names, paged (``pageNo``/``pageSize``) and incremental by change time: rows with
+``cd_time > since`` — or, with ``sinceCode``, ``(cd_time, code) > (since, sinceCode)``, a
+keyset cursor that never skips rows sharing a second — ordered by cd_time then code.
+A change writes a new ``task_version`` and ``cd_time``; deletions stay visible as
+``cd_operation = 'D'`` so an incremental sync sees them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from hub.sandbox.hebei_seed import MATTER_COLUMNS, generate_matters
+from hub.sandbox.soap import Handler, Reader, SoapFault, SoapSystem
+from hub.sandbox.storage import TIME_FORMAT, format_time, now_local
+from hub.sandbox.wsdl import Operation
+
+NS = "http://zwfw.hebei.gov.cn/exchange"
+MAX_PAGE_SIZE = 1000
+INT_COLUMNS = {"anticipate_day", "promise_day", "limit_scene_num", "task_version", "visits"}
+
+CASE_COLUMNS = (
+    "project_no", "task_code", "task_version", "task_name", "applicant", "apply_date",
+    "accept_date", "promise_date", "result_type", "result_date", "satisfaction", "visits",
+    "cd_operation", "cd_time",
+)  # fmt: skip
+
+
+def _xsd_sequence(name: str, columns: tuple[str, ...]) -> str:
+    fields = "".join(
+        f'<xsd:element name="{c}" type="xsd:{"int" if c in INT_COLUMNS else "string"}"'
+        ' minOccurs="0" nillable="true"/>'
+        for c in columns
+    )
+    return f'<xsd:complexType name="{name}"><xsd:sequence>{fields}</xsd:sequence></xsd:complexType>'
+
+
+def _xsd_page(name: str, item: str, list_name: str) -> str:
+    return (
+        f'<xsd:complexType name="ArrayOf{item}"><xsd:sequence><xsd:element name="{item}"'
+        f' type="tns:{item}" minOccurs="0" maxOccurs="unbounded"/></xsd:sequence>'
+        f'</xsd:complexType><xsd:complexType name="{name}"><xsd:sequence>'
+        '<xsd:element name="total" type="xsd:int"/><xsd:element name="pageNo" type="xsd:int"/>'
+        '<xsd:element name="pageSize" type="xsd:int"/>'
+        f'<xsd:element name="{list_name}" type="tns:ArrayOf{item}"/>'
+        "</xsd:sequence></xsd:complexType>"
+    )
+
+
+TYPES_XSD = "\n".join(
+    (
+        _xsd_sequence("TaskInfo", MATTER_COLUMNS),
+        _xsd_sequence("ProjectInfo", CASE_COLUMNS),
+        _xsd_page("TaskPage", "TaskInfo", "tasks"),
+        _xsd_page("ProjectPage", "ProjectInfo", "projects"),
+    )
+)
+
+_PAGE_PARAMS = (
+    ("since", "xsd:string", True),
+    ("sinceCode", "xsd:string", True),
+    ("pageNo", "xsd:int", False),
+    ("pageSize", "xsd:int", False),
+)
+OPERATIONS = (
+    Operation("queryTasks", _PAGE_PARAMS, "tns:TaskPage", "事项增量分页查询 (matters)"),
+    Operation("getTask", (("taskCode", "xsd:string", False),), "tns:TaskInfo", "单个事项"),
+    Operation("queryProjects", _PAGE_PARAMS, "tns:ProjectPage", "办件增量分页查询 (cases)"),
+)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS task (
+    {", ".join(f"{c} {'INTEGER' if c in INT_COLUMNS else 'TEXT'}" for c in MATTER_COLUMNS)},
+    PRIMARY KEY (task_code)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_task_cd_time ON task (cd_time, task_code);
+CREATE TABLE IF NOT EXISTS project (
+    {", ".join(f"{c} {'INTEGER' if c in INT_COLUMNS else 'TEXT'}" for c in CASE_COLUMNS)},
+    PRIMARY KEY (project_no)
+);
+CREATE INDEX IF NOT EXISTS ix_project_cd_time ON project (cd_time, project_no);
+"""
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """Weekends skipped; public holidays are the hub calendar's business, not the network's."""
+    moment = start
+    while days > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            days -= 1
+    return moment
+
+
+class MatterChange(BaseModel):
+    """Fields a department changes in its matter list (any matter column but the keys)."""
+
+    task_name: str | None = None
+    anticipate_day: int | None = Field(default=None, ge=0)
+    promise_day: int | None = Field(default=None, ge=0)
+    limit_scene_num: int | None = Field(default=None, ge=0)
+    is_online: str | None = None
+    online_handle_url: str | None = None
+    project_type: str | None = None
+    task_state: str | None = None
+    dept_name: str | None = None
+
+
+class NewMatter(MatterChange):
+    task_code: str = Field(min_length=1, max_length=24)
+    catalog_code: str = Field(min_length=1, max_length=10)
+    task_name: str
+    task_type: str = "01"
+    dept_code: str
+    dept_name: str
+    use_level: str = "4"
+    town_code: str = ""
+    village_code: str = ""
+
+
+class NewCase(BaseModel):
+    """A case to add; times default to now, the promise date to the matter's promise."""
+
+    task_code: str
+    project_no: str | None = None
+    applicant: str = "石家庄某某食品有限公司"
+    apply_date: str | None = None
+    accept_date: str | None = None
+    visits: int = Field(default=1, ge=0)
+
+
+class CaseChange(BaseModel):
+    """Completion and evaluation of a case (result_type 1 准予 / 2 不予; satisfaction 1–5)."""
+
+    result_type: str | None = None
+    result_date: str | None = None
+    satisfaction: str | None = None
+    visits: int | None = Field(default=None, ge=0)
+
+
+class SeedRequest(BaseModel):
+    matters: int = Field(ge=0, le=1_000_000)
+    seed: int = 20250101
+
+
+class HebeiSystem(SoapSystem):
+    """The provincial network's exchange service as seen from the district."""
+
+    name = "hebei"
+    title = "河北政务服务网（事项与办件交换）"
+    namespace = NS
+    service_name = "ExchangeService"
+    service_path = "/services/ExchangeService"
+    entry = "/services/ExchangeService?wsdl"
+    types_xsd = TYPES_XSD
+    operations = OPERATIONS
+    schema = SCHEMA
+    tables = ("task", "project")
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "queryTasks": lambda params: self._page(params, "task", "task_code", "tasks"),
+            "queryProjects": lambda params: self._page(params, "project", "project_no", "projects"),
+            "getTask": self._get_task,
+        }
+
+    def add_control_routes(self, router: APIRouter) -> None:
+        router.add_api_route("/seed", self.seed_endpoint, methods=["POST"])
+        router.add_api_route("/matters", self.add_matter, methods=["POST"])
+        router.add_api_route("/matters/{task_code}", self.matter, methods=["GET"])
+        router.add_api_route("/matters/{task_code}", self.change_matter, methods=["PATCH"])
+        router.add_api_route("/matters/{task_code}/suspend", self.suspend, methods=["POST"])
+        router.add_api_route("/matters/{task_code}", self.delete_matter, methods=["DELETE"])
+        router.add_api_route("/cases", self.add_case, methods=["POST"])
+        router.add_api_route("/cases/{project_no}", self.case, methods=["GET"])
+        router.add_api_route("/cases/{project_no}", self.change_case, methods=["PATCH"])
+
+    # --- SOAP operations ------------------------------------------------------------------
+
+    def _page(self, params: Reader, table: str, key: str, list_name: str) -> dict[str, Any]:
+        since, since_code = params.text("since"), params.text("sinceCode")
+        page_no, page_size = params.integer("pageNo", 1), params.integer("pageSize", 100)
+        if page_no < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise SoapFault(f"分页参数无效 (pageNo ≥ 1, 1 ≤ pageSize ≤ {MAX_PAGE_SIZE})")
+        if since_code:
+            where, args = f"(cd_time, {key}) > (?, ?)", [since, since_code]
+        else:
+            where, args = "cd_time > ?", [since]
+        total = self.store.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)  # noqa: S608
+        rows = self.store.rows(
+            f"SELECT * FROM {table} WHERE {where} ORDER BY cd_time, {key} LIMIT ? OFFSET ?",  # noqa: S608
+            [*args, page_size, (page_no - 1) * page_size],
+        )
+        columns = MATTER_COLUMNS if table == "task" else CASE_COLUMNS
+        items = [{c: row[c] for c in columns} for row in rows]
+        item_tag = "TaskInfo" if table == "task" else "ProjectInfo"
+        return {
+            "total": total,
+            "pageNo": page_no,
+            "pageSize": page_size,
+            list_name: {item_tag: items},
+        }
+
+    def _get_task(self, params: Reader) -> dict[str, Any]:
+        row = self.store.row("SELECT * FROM task WHERE task_code = ?", (params.text("taskCode"),))
+        if row is None:
+            raise SoapFault("事项不存在 (no such matter)")
+        return {c: row[c] for c in MATTER_COLUMNS}
+
+    # --- seeding --------------------------------------------------------------------------
+
+    def seed(self, count: int, seed: int = 20250101) -> float:
+        """Replace the matter list with ``count`` generated matters; returns seconds taken."""
+        started = datetime.now()
+        placeholders = ", ".join("?" for _ in MATTER_COLUMNS)
+        sql = f"INSERT INTO task ({', '.join(MATTER_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM task")
+            conn.executemany(
+                sql, (tuple(m[c] for c in MATTER_COLUMNS) for m in generate_matters(count, seed))
+            )
+        return (datetime.now() - started).total_seconds()
+
+    def seed_endpoint(self, body: SeedRequest) -> dict[str, Any]:
+        seconds = self.seed(body.matters, body.seed)
+        return {"matters": body.matters, "seconds": round(seconds, 3)}
+
+    # --- matters --------------------------------------------------------------------------
+
+    def matter(self, task_code: str) -> dict[str, Any]:
+        row = self.store.row("SELECT * FROM task WHERE task_code = ?", (task_code,))
+        if row is None:
+            raise HTTPException(404, "事项不存在 (no such matter)")
+        return row
+
+    def add_matter(self, body: NewMatter) -> dict[str, Any]:
+        values: dict[str, Any] = dict.fromkeys(MATTER_COLUMNS)
+        values.update({k: v for k, v in body.model_dump().items() if v is not None and k in values})
+        values.update(task_state=body.task_state or "1", task_version=1, cd_operation="I")
+        values["cd_time"] = format_time(now_local())
+        names = ", ".join(values)
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    f"INSERT INTO task ({names}) VALUES ({', '.join('?' for _ in values)})",  # noqa: S608
+                    list(values.values()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise HTTPException(409, "事项编码已存在 (task_code exists)") from exc
+        return self.matter(body.task_code)
+
+    def _update_matter(
+        self, task_code: str, changes: dict[str, Any], operation: str
+    ) -> dict[str, Any]:
+        """Every change is a new version with a new change time."""
+        self.matter(task_code)
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"UPDATE task SET {assignments}task_version = task_version + 1,"  # noqa: S608
+                " cd_operation = ?, cd_time = ? WHERE task_code = ?",
+                [*changes.values(), operation, format_time(now_local()), task_code],
+            )
+        return self.matter(task_code)
+
+    def change_matter(self, task_code: str, body: MatterChange) -> dict[str, Any]:
+        return self._update_matter(task_code, body.model_dump(exclude_none=True), "U")
+
+    def suspend(self, task_code: str) -> dict[str, Any]:
+        return self._update_matter(task_code, {"task_state": "2"}, "U")
+
+    def delete_matter(self, task_code: str) -> dict[str, Any]:
+        return self._update_matter(task_code, {"task_state": "3"}, "D")
+
+    # --- cases ----------------------------------------------------------------------------
+
+    def case(self, project_no: str) -> dict[str, Any]:
+        row = self.store.row("SELECT * FROM project WHERE project_no = ?", (project_no,))
+        if row is None:
+            raise HTTPException(404, "办件不存在 (no such case)")
+        return row
+
+    def add_case(self, body: NewCase) -> dict[str, Any]:
+        """Accept an application against the matter's *current* version and promise."""
+        matter = self.matter(body.task_code)
+        now = now_local()
+        accept = datetime.strptime(body.accept_date, TIME_FORMAT) if body.accept_date else now
+        count = self.store.scalar("SELECT COUNT(*) FROM project")
+        project_no = body.project_no or f"{now:%Y%m%d}{matter['task_code'][-6:]}{count + 1:06d}"
+        values = {
+            "project_no": project_no,
+            "task_code": body.task_code,
+            "task_version": matter["task_version"],
+            "task_name": matter["task_name"],
+            "applicant": body.applicant,
+            "apply_date": body.apply_date or format_time(accept),
+            "accept_date": format_time(accept),
+            "promise_date": format_time(add_working_days(accept, matter["promise_day"] or 0)),
+            "result_type": "",
+            "result_date": "",
+            "satisfaction": "",
+            "visits": body.visits,
+            "cd_operation": "I",
+            "cd_time": format_time(now),
+        }
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    f"INSERT INTO project ({', '.join(values)})"  # noqa: S608
+                    f" VALUES ({', '.join('?' for _ in values)})",
+                    list(values.values()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise HTTPException(409, "办件编号已存在 (project_no exists)") from exc
+        return self.case(project_no)
+
+    def change_case(self, project_no: str, body: CaseChange) -> dict[str, Any]:
+        self.case(project_no)
+        changes = body.model_dump(exclude_none=True)
+        if "result_type" in changes and "result_date" not in changes:
+            changes["result_date"] = format_time(now_local())
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"UPDATE project SET {assignments}cd_operation = 'U', cd_time = ?"  # noqa: S608
+                " WHERE project_no = ?",
+                [*changes.values(), format_time(now_local()), project_no],
+            )
+        return self.case(project_no)
