@@ -24,9 +24,7 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/jingkai init
-	$(BIN)/jingkai demo-keys
-	$(BIN)/jingkai serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) bash scripts/run.sh
 
 # PostgreSQL: CI exports HUB_TEST_POSTGRES_URL (.ci/run); otherwise start a local one if we can.
 test: install
