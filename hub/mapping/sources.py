@@ -1,0 +1,177 @@
+"""Sources: how each kind of record (XML, JSON, row, canonical) is read by field paths.
+
+A Source compiles a path into a getter once, at load; a bad path raises ValueError here and
+the loader turns it into a ConfigError with file and line. Getters return None for
+anything missing. ``prepare`` runs once per record before the getters, so work they share
+(for XML: finding the record's child elements) is done once, not once per field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lxml import etree
+
+from hub.mapping.errors import MappingError
+from hub.mapping.jsonpath import compile_json_path
+
+__all__ = ["Getter", "Source", "XmlRecord", "make_source"]
+
+Getter = Callable[[Any], Any]
+
+_NAME = r"[A-Za-z_][\w.-]*"
+_STEP = rf"(?:{_NAME}:)?{_NAME}"
+#: ``wf:requestId`` or ``a/b/c``: plain child steps, answered without an XPath engine.
+_SIMPLE_XML = re.compile(rf"{_STEP}(?:/{_STEP})*")
+_PROBE = etree.Element("probe")
+
+
+def _as_list(page: Any) -> list[Any]:
+    if page is None:
+        return []
+    return list(page) if isinstance(page, list | tuple) else [page]
+
+
+class Source:
+    """Dotted paths through dicts and objects: the canonical side of outbound mappings."""
+
+    def getter(self, path: str) -> Getter:
+        parts = path.split(".")
+        if not all(part.isidentifier() for part in parts):
+            raise ValueError(
+                "规范字段路径须为以点分隔的字段名 (canonical path must be dotted names)"
+            )
+
+        def get(record: Any) -> Any:
+            for part in parts:
+                if record is None:
+                    return None
+                if isinstance(record, Mapping):
+                    record = record.get(part)
+                else:
+                    record = getattr(record, part, None)
+            return record
+
+        return get
+
+    def selector(self, path: str | None) -> Getter:
+        """Page → records; without a selector a page is one record or already a list."""
+        if path is not None:
+            raise ValueError("此来源不支持 record 选择器 (no record selector for this source)")
+        return _as_list
+
+    def prepare(self, record: Any) -> Any:
+        return record
+
+
+class RowSource(Source):
+    """Database rows: plain column names on a dict or SQLAlchemy RowMapping."""
+
+    def getter(self, path: str) -> Getter:
+        if not path or path != path.strip():
+            raise ValueError("列名不能为空或含首尾空格 (column name empty or padded)")
+        return lambda record: record.get(path)
+
+
+class JsonSource(Source):
+    def getter(self, path: str) -> Getter:
+        return compile_json_path(path)
+
+    def selector(self, path: str | None) -> Getter:
+        if path is None:
+            return _as_list
+        found = compile_json_path(path)
+        return lambda page: _as_list(found(page))
+
+
+class XmlRecord:
+    """An XML record with the text of the child elements the mapping reads, found once."""
+
+    __slots__ = ("element", "texts")
+
+    def __init__(self, element: etree._Element, texts: dict[str, str | None]) -> None:
+        self.element = element
+        self.texts = texts
+
+
+class XmlSource(Source):
+    """XPath 1.0 with the file's namespace prefixes; plain child names take a fast path."""
+
+    def __init__(self, namespaces: Mapping[str, str]) -> None:
+        self.namespaces = dict(namespaces)
+        self.child_tags: set[str] = set()
+
+    def _clark(self, path: str) -> str:
+        """``wf:a/b`` → ``{uri}a/b`` (unprefixed steps mean no namespace, as in XPath 1.0)."""
+        steps = []
+        for step in path.split("/"):
+            prefix, colon, local = step.rpartition(":")
+            if colon and prefix not in self.namespaces:
+                raise ValueError(f"未声明的命名空间前缀 {prefix} (undeclared namespace prefix)")
+            steps.append(f"{{{self.namespaces[prefix]}}}{local}" if colon else local)
+        return "/".join(steps)
+
+    def _xpath(self, path: str) -> etree.XPath:
+        """Compile and evaluate once on an empty element, which surfaces unknown prefixes."""
+        try:
+            compiled = etree.XPath(path, namespaces=self.namespaces)
+            compiled(_PROBE)
+        except etree.XPathError as exc:
+            raise ValueError(f"XPath 无效 (invalid XPath): {exc}") from None
+        return compiled
+
+    def getter(self, path: str) -> Getter:
+        if not _SIMPLE_XML.fullmatch(path):
+            compiled = self._xpath(path)
+            return lambda record: _first_text(compiled(record.element))
+        clark = self._clark(path)
+        if "/" in path:
+            return lambda record: record.element.findtext(clark) or None
+        self.child_tags.add(clark)
+        return lambda record: record.texts.get(clark)
+
+    def selector(self, path: str | None) -> Getter:
+        if path is None:
+            return lambda page: [page.getroot() if isinstance(page, etree._ElementTree) else page]
+        compiled = self._xpath(path)
+        return lambda page: [node for node in compiled(page) if isinstance(node, etree._Element)]
+
+    def prepare(self, record: Any) -> XmlRecord:
+        """One C-level pass over the wanted children; the first of a repeated tag wins."""
+        if isinstance(record, XmlRecord):
+            return record
+        if isinstance(record, etree._ElementTree):
+            record = record.getroot()
+        if not isinstance(record, etree._Element):
+            raise MappingError("", "记录不是 XML 元素 (the record is not an XML element)")
+        texts: dict[str, str | None] = {}
+        if self.child_tags:
+            for child in record.iterchildren(*self.child_tags):
+                if child.tag not in texts:
+                    texts[child.tag] = child.text or None
+        return XmlRecord(record, texts)
+
+
+def _first_text(result: Any) -> Any:
+    """What an XPath gave: the first node's text, a string, a number or a boolean."""
+    if isinstance(result, list):
+        if not result:
+            return None
+        result = result[0]
+    if isinstance(result, etree._Element):
+        return result.text or None
+    if isinstance(result, str):
+        return str(result) or None
+    return result
+
+
+def make_source(kind: str, namespaces: Mapping[str, str]) -> Source:
+    if kind == "xml":
+        return XmlSource(namespaces)
+    if kind == "json":
+        return JsonSource()
+    if kind == "row":
+        return RowSource()
+    return Source()
