@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,10 +40,17 @@ class Mapping:
         # (parent keys, last key, run): split once here so apply does no slicing per record
         self._rules = tuple((rule.keys[:-1], rule.keys[-1], rule.run) for rule in rules)
         self._selector = selector
+        self._source = source
         self._prepare = source.prepare
 
     def __repr__(self) -> str:
         return f"Mapping({self.name!r}, {self.direction}, {self.source} → {self.target})"
+
+    def reader(self, path: str) -> Callable[[Any], Any]:
+        """A getter for one raw-record path (e.g. a stream's cursor column), same namespaces."""
+        get = self._source.getter(path)
+        prepare = self._prepare
+        return lambda record: get(prepare(record))
 
     def records(self, page: Any) -> list[Any]:
         """The records of a parsed page (lxml element, JSON value or list of rows)."""

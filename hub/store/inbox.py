@@ -79,3 +79,16 @@ def mark_read(conn: Connection, unit_code: str, item_id: int) -> bool:
         .values(read_at=utcnow())
     )
     return bool(updated.rowcount)
+
+
+def get_item(conn: Connection, unit_code: str, item_id: int) -> InboxItem | None:
+    row = (
+        conn.execute(
+            select(inbox_items).where(
+                and_(inbox_items.c.id == item_id, inbox_items.c.unit_code == unit_code)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return InboxItem(**dict(row)) if row else None
