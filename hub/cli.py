@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hub.config import get_settings
 from hub.store.db import get_engine, transaction
@@ -83,6 +85,71 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connectors(args: argparse.Namespace) -> int:
+    """Department IT's tools: list, check, preview (writes nothing) and pull."""
+    from hub.services import connectors as svc
+
+    settings = get_settings()
+    files = svc.connector_files(settings)
+    if args.connectors_command == "list":
+        for name, path in files.items():
+            try:
+                config, _ = svc.load_one(settings, name)
+            except ConfigError as exc:
+                print(f"{name:18} ✗ {exc}")
+                continue
+            streams = ",".join(s.name for s in config.streams) or "-"
+            operations = ",".join(o.name for o in config.operations) or "-"
+            print(
+                f"{name:18} {config.kind:6} {config.unit:12} 流 streams={streams}  "
+                f"操作 operations={operations}  ({path})"
+            )
+        return 0
+    engine = get_engine()
+    if args.connectors_command == "check":
+        names = [args.name] if args.name else list(files)
+        failed = 0
+        for name in names:
+            path = files.get(name, settings.connectors_dir / f"{name}.yaml")
+            report = svc.check(settings, engine, name, path)
+            print(f"{name}: {'通过 OK' if report.ok else '失败 FAILED'}")
+            for line in report.lines:
+                print(f"  {line}")
+            failed += not report.ok
+        return 1 if failed else 0
+    puller = svc.stream_puller(settings, engine, args.name, args.stream)
+    if args.connectors_command == "preview":
+        return _print_preview(puller.preview(args.limit), args)
+    result = puller.pull(max_pages=args.max_pages)
+    print(
+        f"{result.connector}/{result.stream}: 页 pages={result.pages} "
+        f"记录 records={result.records} 新增 inserted={result.inserted} "
+        f"变更 changed={result.changed} 未变 unchanged={result.unchanged} "
+        f"死信 dead_letters={result.dead_letters}"
+    )
+    print(f"游标 cursor: {result.cursor_before} → {result.cursor_after}")
+    return 0
+
+
+def _print_preview(mapped: Any, args: argparse.Namespace) -> int:
+    from hub.model.masking import mask_text
+
+    rows = [m.model_dump(mode="json", exclude_none=True) for m in mapped.models]
+    text = json.dumps(rows, ensure_ascii=False, indent=2)
+    print(text if args.show_personal_data else mask_text(text))
+    print(
+        f"预览 preview: {len(mapped.records)} 条记录 records, "
+        f"{len(mapped.models)} 条已映射 mapped, {len(mapped.failures)} 条失败 failed — "
+        "未写入任何数据 (nothing written)",
+        file=sys.stderr,
+    )
+    for failure in mapped.failures[: args.limit]:
+        print(f"  ✗ {failure.field_path or '-'}: {failure.reason}", file=sys.stderr)
+    if mapped.page_error:
+        print(f"  ✗ 页面无法解析 (page unreadable): {mapped.page_error}", file=sys.stderr)
+    return 0 if not (mapped.failures or mapped.page_error) else 1
+
+
 DEMO_SCOPES = {"portal": "demo-portal", "staff": "demo-staff", "admin": "demo-admin"}
 
 
@@ -152,6 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int)
     which.add_argument("--name")
     keys_sub.add_parser("list", help="列出密钥 (never shows the keys themselves)")
+    conn = sub.add_parser("connectors", help="连接器：列出、检查、预览、拉取 (department systems)")
+    conn_sub = conn.add_subparsers(dest="connectors_command", required=True)
+    conn_sub.add_parser("list", help="列出连接器 (list connectors)")
+    check = conn_sub.add_parser("check", help="校验配置与映射、解析密钥、连通端点")
+    check.add_argument("name", nargs="?")
+    for command, text in (("preview", "预览一页（不写入）"), ("pull", "增量拉取入库")):
+        one = conn_sub.add_parser(command, help=text)
+        one.add_argument("name")
+        one.add_argument("--stream", required=True)
+        if command == "preview":
+            one.add_argument("--limit", type=int, default=10)
+            one.add_argument(
+                "--show-personal-data",
+                action="store_true",
+                help="显示未脱敏的个人信息 (do not mask phones/IDs)",
+            )
+        else:
+            one.add_argument("--max-pages", type=int, default=1000)
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")
     sandbox.add_argument("--data-dir", default="var/sandbox", help="各系统 SQLite 文件目录")
@@ -165,6 +250,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "keys": cmd_keys,
     "demo-keys": cmd_demo_keys,
+    "connectors": cmd_connectors,
     "sandbox": cmd_sandbox,
 }
 

@@ -10,9 +10,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _folder(name: str) -> Path:
+    """./<name> when run from a checkout or deployment folder, else the repository's."""
+    local = Path.cwd() / name
+    return local if local.is_dir() else REPO_ROOT / name
+
+
 def _default_policies() -> Path:
-    local = Path.cwd() / "policies"
-    return local if local.is_dir() else REPO_ROOT / "policies"
+    return _folder("policies")
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,8 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(os.environ.get("HUB_HOME", "var")).resolve())
     database_url: str = ""
     policies_dir: Path = field(default_factory=_default_policies)
+    connectors_dir: Path = field(default_factory=lambda: _folder("connectors"))
+    mappings_dir: Path = field(default_factory=lambda: _folder("mappings"))
     public_base_url: str = "http://127.0.0.1:8000"
     idempotency_ttl_hours: int = 24
     response_minutes: int = 30
@@ -35,6 +42,8 @@ class Settings:
             policies_dir=Path(os.environ["HUB_POLICIES_DIR"])
             if os.environ.get("HUB_POLICIES_DIR")
             else _default_policies(),
+            connectors_dir=Path(os.environ.get("HUB_CONNECTORS_DIR") or _folder("connectors")),
+            mappings_dir=Path(os.environ.get("HUB_MAPPINGS_DIR") or _folder("mappings")),
             public_base_url=os.environ.get("HUB_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             idempotency_ttl_hours=int(os.environ.get("HUB_IDEMPOTENCY_TTL_HOURS", "24")),
             response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),

@@ -93,6 +93,7 @@ class WorkOrderSubmission(Inbound):
     channel: Channel
     source_system: Code | None = None
     external_id: ExternalId | None = None
+    source_hotline: Annotated[str, StringConstraints(pattern=r"^\d{3,8}$")] | None = None
     appeal_type: AppealType
     category_code: Code | None = None
     title: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
@@ -116,6 +117,7 @@ class Origin(Canonical):
     channel: Channel
     source_system: str | None = None
     external_id: str | None = None
+    source_hotline: str | None = None  # the merged hotline dialled (12345, 12315 …)
 
 
 class Assignment(Canonical):

@@ -36,9 +36,13 @@ def _check_value(attr: ServiceAttribute, value: AttributeValue) -> str | None:
 
 
 def attribute_errors(
-    category: Category | None, attributes: dict[str, AttributeValue]
+    category: Category | None, attributes: dict[str, AttributeValue], *, require: bool = True
 ) -> list[tuple[str, str]]:
-    """(field, reason) for every unknown, missing-required or ill-typed attribute."""
+    """(field, reason) for every unknown, missing-required or ill-typed attribute.
+
+    `require=False` when the category was derived (e.g. from the hotline dialled) rather than
+    chosen by the submitter, who could not have been asked its questions.
+    """
     defined = {a.code: a for a in category.attributes} if category else {}
     errors: list[tuple[str, str]] = []
     for code, value in attributes.items():
@@ -50,6 +54,6 @@ def attribute_errors(
         if reason:
             errors.append((f"attributes.{code}", reason))
     for code, attr in defined.items():
-        if attr.required and attr.variable and code not in attributes:
+        if require and attr.required and attr.variable and code not in attributes:
             errors.append((f"attributes.{code}", "必填属性缺失 (required attribute missing)"))
     return errors

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from hub.model.org_unit import Category, OrgUnit, PortalSection
-from hub.store.schema import categories, org_units, portal_sections
+from hub.model.org_unit import Category, Hotline, OrgUnit, PortalSection
+from hub.store.schema import categories, hotlines, org_units, portal_sections
 
 CACHE_SECONDS = 30.0
 
@@ -19,6 +19,7 @@ class Catalogue:
     units: dict[str, OrgUnit]
     sections: dict[str, PortalSection]
     categories: dict[str, Category]
+    hotlines: dict[str, Hotline] = field(default_factory=dict)
 
 
 def read_catalogue(engine: Engine) -> Catalogue:
@@ -36,8 +37,12 @@ def read_catalogue(engine: Engine) -> Catalogue:
             Category.model_validate(dict(r))
             for r in conn.execute(select(categories).order_by(categories.c.code)).mappings()
         ]
+        lines = [Hotline.model_validate(dict(r)) for r in conn.execute(select(hotlines)).mappings()]
     return Catalogue(
-        {u.code: u for u in units}, {s.code: s for s in sections}, {c.code: c for c in cats}
+        {u.code: u for u in units},
+        {s.code: s for s in sections},
+        {c.code: c for c in cats},
+        {h.number: h for h in lines},
     )
 
 

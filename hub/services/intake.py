@@ -52,18 +52,36 @@ def new_query_code() -> str:
     return "".join(QUERY_CODE_ALPHABET[b % 32] for b in secrets.token_bytes(QUERY_CODE_LENGTH))
 
 
+def category_of(submission: WorkOrderSubmission, catalogue: Catalogue) -> str | None:
+    """The category given, else the default of the merged hotline the caller dialled."""
+    if submission.category_code is not None or submission.source_hotline is None:
+        return submission.category_code
+    hotline = catalogue.hotlines.get(submission.source_hotline)
+    return hotline.default_category if hotline else None
+
+
 def check_submission(submission: WorkOrderSubmission, catalogue: Catalogue) -> None:
     """Refuse unknown categories and bad attributes before anything is written."""
     category = None
-    if submission.category_code is not None:
-        category = catalogue.categories.get(submission.category_code)
+    if submission.source_hotline is not None and (
+        submission.source_hotline not in catalogue.hotlines
+    ):
+        raise IntakeError(
+            "unknown_hotline",
+            f"不是已并入的热线号码 {submission.source_hotline!r} (not a merged hotline)",
+            details=[{"field": "source_hotline", "reason": "unknown hotline"}],
+        )
+    code = category_of(submission, catalogue)
+    if code is not None:
+        category = catalogue.categories.get(code)
         if category is None:
             raise IntakeError(
                 "unknown_category",
-                f"未知的诉求类别 {submission.category_code!r} (unknown category)",
+                f"未知的诉求类别 {code!r} (unknown category)",
                 details=[{"field": "category_code", "reason": "unknown category"}],
             )
-    errors = attribute_errors(category, submission.attributes)
+    chosen = submission.category_code is not None
+    errors = attribute_errors(category, submission.attributes, require=chosen)
     if errors:
         raise IntakeError(
             "invalid_attributes",
@@ -90,7 +108,8 @@ def _order_row(
     response_due: datetime,
 ) -> dict[str, Any]:
     submission = order.submission
-    category = catalogue.categories.get(submission.category_code or "")
+    category_code = category_of(submission, catalogue)
+    category = catalogue.categories.get(category_code or "")
     location = submission.location
     return {
         "wo_no": wo_no,
@@ -99,8 +118,9 @@ def _order_row(
         "channel": submission.channel.value,
         "source_system": submission.source_system,
         "external_id": submission.external_id,
+        "source_hotline": submission.source_hotline,
         "appeal_type": submission.appeal_type.value,
-        "category_code": submission.category_code,
+        "category_code": category_code,
         "section_code": category.section if category else None,
         "title": submission.title,
         "content": submission.content,
@@ -175,9 +195,9 @@ def prepare_orders(
                     response_due,
                     order.open311_token,
                 ),
-                _order_row(order, wo_no, query_code, catalogue, now, response_due),
+                row := _order_row(order, wo_no, query_code, catalogue, now, response_due),
                 repo.event_row(wo_no, 1, _received_event(order.submission, order.actor), now),
-                repo.outbox_row(TOPIC_RECEIVED, wo_no, _payload(wo_no, order), now),
+                repo.outbox_row(TOPIC_RECEIVED, wo_no, _payload(row), now),
             )
         )
     return prepared
@@ -238,15 +258,10 @@ def receive_many(
     return write_orders(conn, prepared)
 
 
-def _payload(wo_no: str, order: NewOrder) -> dict[str, Any]:
-    submission = order.submission
-    return {
-        "wo_no": wo_no,
-        "channel": submission.channel.value,
-        "appeal_type": submission.appeal_type.value,
-        "category_code": submission.category_code,
-        "urgency": submission.urgency.value,
-    }
+def _payload(row: dict[str, Any]) -> dict[str, Any]:
+    """What the router needs to know without reading the order back."""
+    keys = ("wo_no", "channel", "appeal_type", "category_code", "urgency", "source_hotline")
+    return {key: row[key] for key in keys}
 
 
 def receive(

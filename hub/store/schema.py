@@ -37,6 +37,7 @@ work_orders = Table(
     Column("channel", String(32), nullable=False),
     Column("source_system", String(64)),
     Column("external_id", String(64)),
+    Column("source_hotline", String(8)),
     Column("appeal_type", String(16), nullable=False),
     Column("category_code", String(32), index=True),
     Column("section_code", String(32)),

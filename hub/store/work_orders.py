@@ -119,7 +119,10 @@ def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
         wo_no=row.wo_no,
         status=WorkOrderState(row.status),
         origin=Origin(
-            channel=row.channel, source_system=row.source_system, external_id=row.external_id
+            channel=row.channel,
+            source_system=row.source_system,
+            external_id=row.external_id,
+            source_hotline=row.source_hotline,
         ),
         appeal_type=row.appeal_type,
         category_code=row.category_code,

@@ -535,3 +535,20 @@ def test_guessing_query_codes_is_throttled(client: TestClient, keys: Keys) -> No
         ).status_code
         == 200
     )
+
+
+def test_hotline_order_takes_the_hotline_default_category(client: TestClient, keys: Keys) -> None:
+    body = submission(channel="hotline", source_hotline="12315", category_code=None)
+    receipt = client.post(URL, json=body, headers=keys.h(keys.staff))
+    assert receipt.status_code == 201, receipt.text
+    order = client.get(f"{URL}/{receipt.json()['wo_no']}", headers=keys.h(keys.staff)).json()
+    assert order["origin"]["source_hotline"] == "12315"
+    assert order["category_code"] == "CONSUMER-COMPLAINT"
+
+
+def test_unknown_hotline_number_is_refused(client: TestClient, keys: Keys, engine: Engine) -> None:
+    body = submission(channel="hotline", source_hotline="110", category_code=None)
+    response = client.post(URL, json=body, headers=keys.h(keys.staff))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_hotline"
+    assert counts(engine) == (0, 0, 0)
