@@ -81,7 +81,9 @@ class TokenLogin(HttpAuth):
         spec, login, password = self.spec, self.conn.login or "", self.conn.password or ""
         url = spec.url.format(login=quote(login, safe=""), password=quote(password, safe=""))
         fields = {spec.login_field: login, spec.password_field: password}
-        kwargs: dict[str, Any] = {"timeout": self.timeout}
+        # Some systems (Seeyon) answer JSON only to clients that ask for it, else plain text.
+        headers = {"Accept": "application/json, text/plain;q=0.5"}
+        kwargs: dict[str, Any] = {"timeout": self.timeout, "headers": headers}
         if spec.send_as == "json":
             kwargs["json"] = fields
         elif spec.send_as == "form":
@@ -93,9 +95,13 @@ class TokenLogin(HttpAuth):
         if response.status_code >= 400:
             raise AuthFailed(f"登录令牌接口失败 HTTP {response.status_code} (token login failed)")
         try:
-            token = dig(response.json(), spec.token_path) if spec.token_path else None
+            body = response.json()
         except (json.JSONDecodeError, ValueError):
-            token = response.text.strip() if not spec.token_path else None
+            body = None
+        if body is None or isinstance(body, str):
+            token = (body or response.text).strip() if not spec.token_path else None
+        else:
+            token = dig(body, spec.token_path) if spec.token_path else None
         if not token or not isinstance(token, str | int):
             raise AuthFailed(f"令牌接口未返回令牌 (no token at {spec.token_path!r})")
         return str(token)

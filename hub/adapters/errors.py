@@ -72,10 +72,18 @@ class TransportFailed(AdapterError):
 class SoapFault(AdapterError):
     """The SOAP service answered with a fault: keeps the fault code and string."""
 
-    def __init__(self, code: str | None, text: str) -> None:
-        super().__init__(f"SOAP 故障 (SOAP fault) [{code or '-'}]: {text}")
+    def __init__(
+        self, code: str | None, text: str, *, status: int | None = None, retryable: bool = False
+    ) -> None:
+        # A server fault sent with a "busy" status (503, 429) means nothing was done: retry.
+        super().__init__(
+            f"SOAP 故障 (SOAP fault) [{code or '-'}]: {text}",
+            retryable=retryable,
+            unsent=retryable and status in NOT_PROCESSED,
+        )
         self.code = code
         self.text = text
+        self.status = status
 
 
 class CircuitOpen(AdapterError):

@@ -111,9 +111,14 @@ class GuardedTransport(zeep.Transport):
         return path.read_bytes()
 
 
-def _fault_error(exc: zx.Fault) -> SoapFault:
+def _fault_error(exc: zx.Fault, status: int, retry_statuses: list[int]) -> SoapFault:
     code = exc.code.text if hasattr(exc.code, "text") else exc.code
-    return SoapFault(str(code) if code else None, str(exc.message))
+    return SoapFault(
+        str(code) if code else None,
+        str(exc.message),
+        status=status,
+        retryable=status in retry_statuses,
+    )
 
 
 class SoapAdapter(Adapter):
@@ -188,7 +193,7 @@ class SoapAdapter(Adapter):
         try:
             return binding.process_reply(self.client, binding.get(name), http)
         except zx.Fault as exc:
-            raise _fault_error(exc) from exc
+            raise _fault_error(exc, http.status_code, self.config.retry.retry_on.statuses) from exc
         except XML_REFUSALS as exc:
             raise HostileXml(f"SOAP 响应被拒绝 (hostile or malformed XML): {exc}") from exc
         except zx.TransportError as exc:

@@ -148,9 +148,12 @@ class StreamPuller:
         with self.engine.connect() as conn:
             cursor = get_cursor(conn, self.config.name, self.stream.name)
         result = PullResult(self.config.name, self.stream.name, cursor, cursor)
+        # Every page of this run is asked after the cursor the run started from: the source
+        # pages that result set. The saved cursor moves per page, so a crash resumes there.
+        since = cursor
         token: str | None = None
         for _ in range(max_pages):
-            page = self.adapter.fetch_page(self.stream.name, cursor, token)
+            page = self.adapter.fetch_page(self.stream.name, since, token)
             mapped = map_page(self.mapping, page)
             with transaction(self.engine) as conn:
                 cursor = self._store_page(conn, mapped, cursor, result)

@@ -23,6 +23,10 @@ from hub.model.service_matter import Case, ServiceMatter
 from hub.model.work_order import WorkOrder, WorkOrderSubmission
 
 SHIPPED = {
+    "weaver_status_query",
+    "weaver_lookup",
+    "seeyon_query",
+    "tongda_query",
     "weaver_create",
     "weaver_status",
     "seeyon_start",
@@ -141,7 +145,7 @@ def test_hotline_order_page(mappings: dict[str, Mapping]) -> None:
     assert (first.appeal_type, first.urgency) == ("complaint", "urgent")
     assert first.requester.phone == "13912345678"
     assert first.title == "某超市销售过期食品，要求处理并答复。"[:30]
-    assert first.attributes == {"hotline": "12315"}
+    assert first.source_hotline == "12315" and first.attributes == {}
     assert first.occurred_at == local(2026, 1, 5, 9, 30)
     assert (second.appeal_type, second.urgency, second.location) == ("consultation", "normal", None)
 
