@@ -14,6 +14,7 @@ from typing import Any, Literal
 from lxml import etree
 
 from hub.mapping.errors import MappingError
+from hub.xmlsafe import hardened_parser
 
 __all__ = ["parse_json", "parse_page", "parse_xml"]
 
@@ -25,20 +26,8 @@ _REFUSED = (
 )
 
 
-def _parser(encoding: str | None) -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_pis=True,
-        collect_ids=False,  # no xml:id hash table: less work, nothing to poison
-        encoding=encoding,
-    )
-
-
-_DEFAULT_PARSER = _parser(None)
+_parser = hardened_parser
+_DEFAULT_PARSER = hardened_parser()
 
 
 def _has_doctype(raw: bytes) -> bool:

@@ -16,20 +16,13 @@ from lxml import etree
 
 from hub.sandbox.base import SandboxSystem
 from hub.sandbox.wsdl import Operation, build_wsdl
+from hub.xmlsafe import hardened_parser
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 XML_TYPE = "text/xml; charset=utf-8"
 
-PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-)
+PARSER = hardened_parser(remove_comments=True)
 
 
 class SoapFault(Exception):

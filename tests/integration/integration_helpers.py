@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -22,10 +22,11 @@ from hub.adapters.factory import build_adapter
 from hub.config import REPO_ROOT
 from hub.connectors.loader import load_connector
 from hub.connectors.models import ConnectorConfig
-from hub.mapping import Failure, Mapping, load_mappings, map_records, parse_page
+from hub.mapping import Failure, Mapping, MappingError, load_mappings
 from hub.model.work_order import WorkOrder
 from hub.sandbox import Sandbox
 from hub.sandbox.runner import DEFAULT_PORTS
+from hub.services.sync import map_page
 
 CONNECTORS = REPO_ROOT / "connectors"
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
@@ -93,21 +94,12 @@ def control(sandbox: Sandbox, system: str, method: str, path: str, **kwargs: Any
     return response.json()
 
 
-def charset(content_type: str) -> str | None:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            return value.strip('"')
-    return None
-
-
 def mapped(mapping: Mapping, page: Page) -> tuple[list[Any], list[BaseModel], list[Failure]]:
-    """Raw records of a page, and what the shipped mapping made of them."""
-    source: Literal["xml", "json"] = "xml" if mapping.source == "xml" else "json"
-    parsed = parse_page(page.raw or b"", source, charset(page.content_type))
-    records = mapping.records(parsed)
-    models, failures = map_records(mapping, records)
-    return records, models, failures
+    """Raw records of a page, and what the shipped mapping made of them (as a pull does)."""
+    result = map_page(mapping, page)
+    if result.page_error:
+        raise MappingError("", result.page_error)
+    return result.records, result.models, result.failures
 
 
 def cursor_of(config: ConnectorConfig, stream: str, records: list[Any]) -> str:
