@@ -40,6 +40,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/mapping.py
+	$(BIN)/python bench/soap.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: | $(BIN)/python
