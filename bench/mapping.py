@@ -159,7 +159,7 @@ def baseline_json(raw: bytes) -> WorkOrderSubmission:
             "urgency": URGENCY.get(order.get("urgency"), "normal"),
             "location": {"address": order["address"]},
             "requester": {"name": caller.get("name"), "phone": phone.group(1) if phone else None},
-            "attributes": {"hotline": str(order["hotline"])},
+            "source_hotline": str(order["hotline"]),
             "occurred_at": datetime.strptime(order["callTime"], "%Y-%m-%d %H:%M:%S").replace(
                 tzinfo=LOCAL_ZONE
             ),
