@@ -150,6 +150,40 @@ def _print_preview(mapped: Any, args: argparse.Namespace) -> int:
     return 0 if not (mapped.failures or mapped.page_error) else 1
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """Dead letters: list them (masked), replay them once the mapping or data is fixed."""
+    from hub.model.masking import mask_text
+    from hub.services import connectors as svc
+    from hub.services.dead_letters import replay
+    from hub.store.dead_letters import list_dead_letters
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        letters = list_dead_letters(conn, args.source, pending_only=not args.all, limit=args.limit)
+    if args.dlq_command == "list":
+        for letter in letters:
+            state = "已重放 replayed" if letter.replayed_at else "待处理 pending"
+            print(
+                f"#{letter.id} {letter.source}/{letter.stream or '-'} {state} "
+                f"{letter.created_at:%Y-%m-%d %H:%M} {letter.field_path or '-'}: {letter.reason}"
+            )
+            if args.show_payload:
+                print("   " + mask_text(str(letter.original()))[:500])
+        return 0
+    wanted = set(args.ids)
+    failed = 0
+    settings = get_settings()
+    for letter in letters:
+        if wanted and letter.id not in wanted:
+            continue
+        config, _ = svc.load_one(settings, letter.source)
+        stream = next(s for s in config.streams if s.name == letter.stream)
+        outcome = replay(engine, letter, svc.mapping_for(settings, stream.mapping))
+        print(f"#{outcome.letter_id}: {'✓' if outcome.ok else '✗'} {outcome.message}")
+        failed += not outcome.ok
+    return 1 if failed else 0
+
+
 DEMO_SCOPES = {"portal": "demo-portal", "staff": "demo-staff", "admin": "demo-admin"}
 
 
@@ -237,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
             )
         else:
             one.add_argument("--max-pages", type=int, default=1000)
+    dlq = sub.add_parser("dlq", help="死信：查看与重放 (dead letters: list and replay)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    for command, text in (("list", "列出死信"), ("replay", "重新映射并入库")):
+        one = dlq_sub.add_parser(command, help=text)
+        one.add_argument("--source", help="连接器名 (connector name)")
+        one.add_argument("--all", action="store_true", help="含已重放的 (include replayed)")
+        one.add_argument("--limit", type=int, default=100)
+        if command == "list":
+            one.add_argument("--show-payload", action="store_true", help="显示原文（已脱敏）")
+        else:
+            one.add_argument("ids", nargs="*", type=int, help="死信编号，缺省为全部待处理")
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")
     sandbox.add_argument("--data-dir", default="var/sandbox", help="各系统 SQLite 文件目录")
@@ -251,6 +296,7 @@ COMMANDS = {
     "keys": cmd_keys,
     "demo-keys": cmd_demo_keys,
     "connectors": cmd_connectors,
+    "dlq": cmd_dlq,
     "sandbox": cmd_sandbox,
 }
 

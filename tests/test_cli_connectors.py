@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from sqlalchemy import func, select
 
 from hub.config import REPO_ROOT
@@ -134,3 +135,46 @@ def test_pull_matters_then_unchanged_rerun(hub_env: dict[str, str]) -> None:
     assert count(hub_env, service_matters) == 250
     again = run(hub_env, "connectors", "pull", "hebei_network", "--stream", "matters").stdout
     assert "新增 inserted=0" in again and "变更 changed=0" in again, again
+
+
+def test_dead_letter_replays_after_the_registry_is_fixed(
+    sandbox: Sandbox, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A hotline the registry does not know yet: kept as a dead letter, replayed once added."""
+    hotline = sandbox.urls["hotline"]
+    requests.post(hotline + "/_sandbox/reset", timeout=10)
+    order = {
+        "orderNo": "RX-DLQ-1",
+        "hotline": "12399",
+        "type": "求助",
+        "content": "新热线来电",
+        "caller": {"name": "张三", "mobile": "13812341234"},
+    }
+    requests.post(hotline + "/_sandbox/orders", json={"orders": [order]}, timeout=10)
+    pulled = run(hub_env, "connectors", "pull", "hotline_centre", "--stream", "orders").stdout
+    assert "新增 inserted=0" in pulled and "死信 dead_letters=1" in pulled, pulled
+    listed = run(hub_env, "dlq", "list", "--show-payload").stdout
+    assert "hotline_centre/orders 待处理 pending" in listed and "12399" in listed, listed
+    assert "13812341234" not in listed  # payloads are shown masked
+    assert count(hub_env, work_orders) == 0
+
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO_ROOT / "policies", policies)
+    registry = yaml.safe_load((policies / "hotlines.yaml").read_text(encoding="utf-8"))
+    registry["merged"].append(
+        {
+            "number": "12399",
+            "name": "试点热线",
+            "default_category": "OTHER",
+            "default_unit": "JKQ-XYZX",
+        }
+    )
+    (policies / "hotlines.yaml").write_text(
+        yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8"
+    )
+    fixed = {**hub_env, "HUB_POLICIES_DIR": str(policies)}
+    run(fixed, "init")
+    replayed = run(fixed, "dlq", "replay").stdout
+    assert "✓ 新增 inserted" in replayed, replayed
+    assert count(hub_env, work_orders) == 1
+    assert run(fixed, "dlq", "list").stdout.strip() == ""

@@ -176,7 +176,8 @@ class StreamPuller:
             stored = SINKS[self.mapping.target](conn, mapped.models, context)
         for index, field_path, reason in stored.rejected:
             payload = mapped.models[index].model_dump_json()
-            letters.append(Letter(payload, "json", field_path, reason))
+            # Mapped fine, refused by the store: keep the canonical record (replayable as is).
+            letters.append(Letter(payload, "canonical", field_path, reason))
         for letter in letters:
             add_dead_letter(
                 conn,
