@@ -24,7 +24,7 @@ from hub.connectors.loader import load_connector
 from hub.connectors.models import ConnectorConfig
 from hub.mapping import Failure, Mapping, MappingError, load_mappings
 from hub.model.work_order import WorkOrder
-from hub.sandbox import Sandbox
+from hub.sandbox import Sandbox, running_sandbox
 from hub.sandbox.runner import DEFAULT_PORTS
 from hub.services.sync import map_page
 
@@ -81,8 +81,24 @@ def rebased(name: str, sandbox: Sandbox, system: str) -> ConnectorConfig:
     return config.model_copy(update=update)
 
 
-def adapter_for(config: ConnectorConfig) -> Adapter:
-    return build_adapter(config, base_dir=CONNECTORS)
+def adapter_for(config: ConnectorConfig, tongda_db: Path | None = None) -> Adapter:
+    """The adapter as the hub builds it, with the documented secrets in the environment."""
+    with sandbox_env(tongda_db):
+        return build_adapter(config, base_dir=CONNECTORS)
+
+
+@contextmanager
+def sandbox_for(
+    factory: pytest.TempPathFactory, *systems: str, seed_matters: int = 0
+) -> Iterator[Sandbox]:
+    """A module's sandbox: only the systems it talks to, with the sandbox secrets set."""
+    with (
+        sandbox_env(),
+        running_sandbox(
+            factory.mktemp("-".join(systems)), systems=list(systems), seed_matters=seed_matters
+        ) as running,
+    ):
+        yield running
 
 
 def control(sandbox: Sandbox, system: str, method: str, path: str, **kwargs: Any) -> Any:

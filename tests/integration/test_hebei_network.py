@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from integration_helpers import (
     cursor_of,
     mapped,
     rebased,
-    sandbox_env,
+    sandbox_for,
 )
 
 from hub.adapters.base import Adapter
@@ -24,7 +25,7 @@ from hub.connectors.models import ConnectorConfig
 from hub.mapping import MappingError, parse_page
 from hub.model.base import LOCAL_ZONE
 from hub.model.service_matter import Case, ServiceMatter
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 from hub.sandbox.hebei_seed import FOOD_LICENCE_TASK_CODE
 
 SEEDED = 250
@@ -33,12 +34,7 @@ TIME = "%Y-%m-%d %H:%M:%S"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(
-            tmp_path_factory.mktemp("hebei"), systems=["hebei"], seed_matters=SEEDED
-        ) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "hebei", seed_matters=SEEDED) as running:
         yield running
 
 
@@ -49,10 +45,8 @@ def config(sandbox: Sandbox) -> ConnectorConfig:
 
 @pytest.fixture(scope="module")
 def adapter(config: ConnectorConfig) -> Iterator[Adapter]:
-    with sandbox_env():
-        built = adapter_for(config)
-    yield built
-    built.close()
+    with closing(adapter_for(config)) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from integration_helpers import (
     cursor_of,
     mapped,
     rebased,
-    sandbox_env,
+    sandbox_for,
     work_order,
 )
 
@@ -23,17 +24,14 @@ from hub.adapters.base import Adapter
 from hub.connectors.models import ConnectorConfig
 from hub.mapping import MappingError, parse_page
 from hub.model.work_order import WorkOrderSubmission
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 
 TIME = "%Y-%m-%d %H:%M:%S"
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(tmp_path_factory.mktemp("hotline"), systems=["hotline"]) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "hotline") as running:
         yield running
 
 
@@ -44,10 +42,8 @@ def config(sandbox: Sandbox) -> ConnectorConfig:
 
 @pytest.fixture(scope="module")
 def adapter(config: ConnectorConfig) -> Iterator[Adapter]:
-    with sandbox_env():
-        built = adapter_for(config)
-    yield built
-    built.close()
+    with closing(adapter_for(config)) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)

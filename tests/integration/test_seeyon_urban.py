@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -11,23 +12,19 @@ from integration_helpers import (
     adapter_for,
     control,
     rebased,
-    sandbox_env,
+    sandbox_for,
     work_order,
 )
 
 from hub.adapters.base import Adapter, Response
-from hub.adapters.rest import RestAdapter
 from hub.connectors.models import ConnectorConfig
 from hub.mapping import StatusUpdate, parse_page
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(tmp_path_factory.mktemp("seeyon"), systems=["seeyon"]) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "seeyon") as running:
         yield running
 
 
@@ -36,21 +33,10 @@ def config(sandbox: Sandbox) -> ConnectorConfig:
     return rebased("seeyon_urban", sandbox, "seeyon")
 
 
-def accepting_json(config: ConnectorConfig) -> RestAdapter:
-    """WORKAROUND until the NEEDS below is done: Seeyon answers the token login with
-    {"id": token} only to a client that accepts JSON, and the token login sends Accept: */*."""
-    with sandbox_env():
-        adapter = adapter_for(config)
-    assert isinstance(adapter, RestAdapter)
-    adapter.session.headers["Accept"] = "application/json"
-    return adapter
-
-
 @pytest.fixture(scope="module")
 def adapter(config: ConnectorConfig) -> Iterator[Adapter]:
-    built = accepting_json(config)
-    yield built
-    built.close()
+    with closing(adapter_for(config)) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)
@@ -132,8 +118,7 @@ def test_a_503_is_retried_without_a_second_flow(adapter: Adapter, sandbox: Sandb
 
 
 def test_shipped_token_login_works_as_configured(config: ConnectorConfig) -> None:
-    with sandbox_env():
-        adapter = adapter_for(config)
+    adapter = adapter_for(config)
     try:
         response = adapter.call("create", MAPPINGS["seeyon_start"].apply(work_order("GD1")))
         assert response.data["code"] == 0

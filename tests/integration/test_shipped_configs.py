@@ -6,22 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_helpers import CONNECTORS, MAPPINGS, adapter_for, rebased, sandbox_env
+from integration_helpers import CONNECTORS, MAPPINGS, adapter_for, rebased, sandbox_env, sandbox_for
 
 from hub.adapters.soap import SoapAdapter
 from hub.connectors.allowlist import AllowList
 from hub.connectors.loader import check_hosts, load_connectors
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 
 CONFIGS = load_connectors(CONNECTORS)
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(tmp_path_factory.mktemp("sandbox"), systems=["weaver", "hebei"]) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "weaver", "hebei") as running:
         yield running
 
 
@@ -51,8 +48,7 @@ def test_soap_operations_exist_in_the_sandbox_wsdl(
     sandbox: Sandbox, name: str, system: str
 ) -> None:
     config = rebased(name, sandbox, system)
-    with sandbox_env():
-        adapter = adapter_for(config)
+    adapter = adapter_for(config)
     assert isinstance(adapter, SoapAdapter)
     offered = set(adapter.operations())
     used = {s.operation for s in config.streams} | {o.operation for o in config.operations}

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from integration_helpers import MAPPINGS, adapter_for, control, rebased, sandbox_env
+from integration_helpers import MAPPINGS, adapter_for, control, rebased, sandbox_for
 from sqlalchemy import Engine, func, select
 
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 from hub.services.catalogue import read_catalogue
 from hub.services.sync import StreamPuller
 from hub.store.schema import work_orders
@@ -19,17 +19,13 @@ SEEDED = 250
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(tmp_path_factory.mktemp("sync"), systems=["hebei", "hotline"]) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "hebei", "hotline") as running:
         yield running
 
 
 def puller(engine: Engine, sandbox: Sandbox, name: str, system: str, stream: str) -> StreamPuller:
     config = rebased(name, sandbox, system)
-    with sandbox_env():
-        adapter = adapter_for(config)
+    adapter = adapter_for(config)
     mapping = MAPPINGS[config.stream(stream).mapping]
     return StreamPuller(engine, config, stream, adapter, mapping, read_catalogue(engine))
 

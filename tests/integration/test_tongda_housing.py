@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from integration_helpers import MAPPINGS, adapter_for, control, sandbox_env, work_order
+from integration_helpers import MAPPINGS, adapter_for, control, work_order
 
 from hub.adapters.base import Adapter
 from hub.adapters.errors import AdapterError
@@ -27,8 +27,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def adapter(sandbox: Sandbox) -> Iterator[Adapter]:
     assert sandbox.tongda_database is not None
     config = load_connector(REPO_ROOT / "connectors/tongda_housing.yaml")  # as shipped
-    with sandbox_env(tongda_db=sandbox.tongda_database):
-        built = adapter_for(config)
+    built = adapter_for(config, tongda_db=sandbox.tongda_database)
     assert isinstance(built, SqlAdapter)
     assert built.engine.url.database == str(sandbox.tongda_database)
     yield built

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from integration_helpers import (
     adapter_for,
     control,
     rebased,
-    sandbox_env,
+    sandbox_for,
     work_order,
 )
 
@@ -20,15 +21,12 @@ from hub.adapters.base import Adapter, Response
 from hub.adapters.errors import HostileXml, TransportFailed
 from hub.connectors.models import ConnectorConfig
 from hub.mapping import MappingError, StatusUpdate, parse_page
-from hub.sandbox import Sandbox, running_sandbox
+from hub.sandbox import Sandbox
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with (
-        sandbox_env(),
-        running_sandbox(tmp_path_factory.mktemp("weaver"), systems=["weaver"]) as running,
-    ):
+    with sandbox_for(tmp_path_factory, "weaver") as running:
         yield running
 
 
@@ -39,10 +37,8 @@ def config(sandbox: Sandbox) -> ConnectorConfig:
 
 @pytest.fixture(scope="module")
 def adapter(config: ConnectorConfig) -> Iterator[Adapter]:
-    with sandbox_env():
-        built = adapter_for(config)
-    yield built
-    built.close()
+    with closing(adapter_for(config)) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)
@@ -113,8 +109,7 @@ def test_timeout_after_commit_then_lookup_finds_the_created_request(
     config: ConnectorConfig, sandbox: Sandbox
 ) -> None:
     quick = config.model_copy(update={"timeouts": config.timeouts.model_copy(update={"read": 0.5})})
-    with sandbox_env():
-        adapter = adapter_for(quick)
+    adapter = adapter_for(quick)
     try:
         control(
             sandbox,
