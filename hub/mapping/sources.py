@@ -26,6 +26,8 @@ _STEP = rf"(?:{_NAME}:)?{_NAME}"
 #: ``wf:requestId`` or ``a/b/c``: plain child steps, answered without an XPath engine.
 _SIMPLE_XML = re.compile(rf"{_STEP}(?:/{_STEP})*")
 _PROBE = etree.Element("probe")
+#: ``//wf:TaskInfo``: a descendant walk in C, no XPath engine.
+_DESCENDANT = re.compile(rf"//({_STEP})")
 
 
 def _as_list(page: Any) -> list[Any]:
@@ -135,8 +137,18 @@ class XmlSource(Source):
     def selector(self, path: str | None) -> Getter:
         if path is None:
             return lambda page: [page.getroot() if isinstance(page, etree._ElementTree) else page]
+        descendant = _DESCENDANT.fullmatch(path)
+        if descendant:
+            return self._descendants(self._clark(descendant[1]))
         compiled = self._xpath(path)
         return lambda page: [node for node in compiled(page) if isinstance(node, etree._Element)]
+
+    @staticmethod
+    def _descendants(tag: str) -> Getter:
+        """What the XPath gives: the whole document searched, in document order."""
+        return lambda page: list(
+            (page if isinstance(page, etree._ElementTree) else page.getroottree()).iter(tag)
+        )
 
     def prepare(self, record: Any) -> XmlRecord:
         """One C-level pass over the wanted children; the first of a repeated tag wins."""

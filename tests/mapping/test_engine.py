@@ -294,3 +294,20 @@ def test_xml_mapping_refuses_a_non_element(tmp_path: Path) -> None:
         mapping.apply({"id": 1})
     tree = etree.ElementTree(etree.fromstring(b'<Info xmlns="urn:wf"><id>3</id></Info>'))
     assert mapping.apply(tree)["external_id"] == "3"
+
+
+NESTED_PAGE = b"""<r xmlns="urn:wf" xmlns:o="urn:other"><Info><id>1</id></Info>
+  <group><Info><id>2</id><Info><id>3</id></Info></Info><o:Info><id>x</id></o:Info></group>
+  <id>4</id><id>5</id></r>"""
+
+
+@pytest.mark.parametrize("selector", ["//wf:Info", "//Info", "//wf:id/..", "//wf:Info/wf:id"])
+def test_descendant_selectors_select_what_xpath_selects(tmp_path: Path, selector: str) -> None:
+    """`//name` skips the XPath engine; the records must be the nodes XPath selects."""
+    mapping = mapping_from(tmp_path, XML_MAPPING.replace('"//wf:Info"', f'"{selector}"'))
+    root = parse_page(NESTED_PAGE, "xml")
+    expected = root.xpath(selector, namespaces={"wf": "urn:wf"})
+    inner = root[1][0]  # a record element as the page: // still searches the whole document
+    assert mapping.records(root) == expected
+    assert mapping.records(inner) == expected
+    assert mapping.records(root.getroottree()) == expected
