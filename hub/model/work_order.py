@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -134,6 +135,10 @@ class Assignment(Canonical):
     fed_back_at: datetime | None = None
     feedback: str | None = None
     return_count: int = 0
+    dispatch_key: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
 
 
 class SlaDeadlines(Canonical):
@@ -176,6 +181,20 @@ class Event(Canonical):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended; the store gives it its sequence number and time."""
+
+    action: EventAction
+    actor: str
+    state_before: WorkOrderState | None
+    state_after: WorkOrderState | None
+    public: bool = True
+    note: str | None = None
+    unit_code: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 class WorkOrder(Canonical):
     wo_no: str
     status: WorkOrderState
@@ -204,6 +223,8 @@ class WorkOrder(Canonical):
     updated_at: datetime
     closed_at: datetime | None = None
     version: int = 1
+    triage_queue: str | None = None
+    supervision: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:

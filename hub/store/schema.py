@@ -54,13 +54,17 @@ work_orders = Table(
     Column("sla", Json, nullable=False),
     Column("reply", Json),
     Column("revisit", Json),
-    Column("parent_wo_no", String(32)),
-    Column("duplicate_of", String(32)),
+    Column("parent_wo_no", String(32), index=True),
+    Column("duplicate_of", String(32), index=True),
     Column("open311_token", String(64), unique=True),
     Column("created_at", UtcDateTime, nullable=False, index=True),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
     Column("version", Integer, nullable=False, default=1),
+    # Set while an order waits in the response centre's manual triage queue (人工分单).
+    Column("triage_queue", String(16), index=True),
+    # Supervision marks already made (预警/催办/督办/超期), so a sweep never repeats one.
+    Column("supervision", Json),
     UniqueConstraint("source_system", "external_id"),
 )
 
@@ -81,6 +85,12 @@ assignments = Table(
     Column("fed_back_at", UtcDateTime),
     Column("feedback", Text),
     Column("return_count", Integer, nullable=False, default=0),
+    # The number the department system knows the task by: the work-order number, with a
+    # suffix when the same unit gets the order again (reopened, overruled return).
+    Column("dispatch_key", String(40)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_attempt_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -282,4 +292,13 @@ inbox_items = Table(
     Column("body", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("read_at", UtcDateTime),
+)
+
+
+callback_nonces = Table(
+    "callback_nonces",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False, index=True),
 )

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, text, tuple_
 
 from hub.model.base import to_local
-from hub.model.codes import EventAction, WorkOrderState
-from hub.model.work_order import Assignment, Event, Origin, SlaDeadlines, WorkOrder
+from hub.model.codes import WorkOrderState
+from hub.model.work_order import Assignment, Event, NewEvent, Origin, SlaDeadlines, WorkOrder
 from hub.store.schema import assignments, events, outbox, work_orders
 
 _INSERT_ORDER = work_orders.insert()
@@ -31,18 +31,6 @@ def wo_no_prefix(created_at: datetime) -> str:
 
 def format_serial(serial: int) -> str:
     return f"{serial:07d}"
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    action: EventAction
-    actor: str
-    state_before: WorkOrderState | None
-    state_after: WorkOrderState | None
-    public: bool = True
-    note: str | None = None
-    unit_code: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 _NEXT_SQLITE = text(
@@ -114,7 +102,12 @@ def insert_outbox(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(_INSERT_OUTBOX, rows)
 
 
-def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
+def _row_to_order(
+    row: Any,
+    assigned: list[Assignment],
+    children: list[str] | None = None,
+    merged: list[str] | None = None,
+) -> WorkOrder:
     return WorkOrder(
         wo_no=row.wo_no,
         status=WorkOrderState(row.status),
@@ -146,6 +139,10 @@ def _row_to_order(row: Any, assigned: list[Assignment]) -> WorkOrder:
         updated_at=row.updated_at,
         closed_at=row.closed_at,
         version=row.version,
+        triage_queue=row.triage_queue,
+        supervision=row.supervision or {},
+        children=children or [],
+        merged=merged or [],
     )
 
 
@@ -169,7 +166,18 @@ def get_work_order(conn: Connection, wo_no: str) -> WorkOrder | None:
     row = conn.execute(select(work_orders).where(work_orders.c.wo_no == wo_no)).first()
     if row is None:
         return None
-    return _row_to_order(row, _assignments_of(conn, [wo_no])[wo_no])
+    return _row_to_order(
+        row,
+        _assignments_of(conn, [wo_no])[wo_no],
+        _linked(conn, work_orders.c.parent_wo_no, wo_no),
+        _linked(conn, work_orders.c.duplicate_of, wo_no),
+    )
+
+
+def _linked(conn: Connection, column: Any, wo_no: str) -> list[str]:
+    """Children of a split (parent_wo_no) or orders merged into this one (duplicate_of)."""
+    query = select(work_orders.c.wo_no).where(column == wo_no).order_by(work_orders.c.id)
+    return list(conn.execute(query).scalars())
 
 
 def get_query_code_hash(conn: Connection, wo_no: str) -> str | None:

@@ -605,3 +605,14 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
         )
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 0
+
+
+def test_migrations_build_exactly_the_declared_schema(engine: Engine) -> None:
+    """A column added to schema.py without a migration (or the reverse) shows up here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from hub.store.schema import metadata
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
