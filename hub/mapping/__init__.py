@@ -10,10 +10,11 @@ from hub.mapping.batch import Failure, map_records
 from hub.mapping.engine import Mapping, load_mapping, load_mappings, serialise_record
 from hub.mapping.errors import MappingError
 from hub.mapping.parsing import parse_json, parse_page, parse_xml
-from hub.mapping.targets import TARGETS, StatusUpdate
+from hub.mapping.targets import TARGETS, DispatchResult, StatusUpdate
 
 __all__ = [
     "TARGETS",
+    "DispatchResult",
     "Failure",
     "Mapping",
     "MappingError",

@@ -11,7 +11,7 @@ from hub.model.codes import WorkOrderState
 from hub.model.service_matter import Case, ServiceMatter
 from hub.model.work_order import WorkOrderSubmission
 
-__all__ = ["TARGETS", "StatusUpdate", "check_target_field"]
+__all__ = ["TARGETS", "DispatchResult", "StatusUpdate", "check_target_field"]
 
 
 class StatusUpdate(Canonical):
@@ -25,7 +25,25 @@ class StatusUpdate(Canonical):
     note: Annotated[str, StringConstraints(max_length=4000)] | None = None
 
 
+class DispatchResult(Canonical):
+    """What a department system answered to a create: its own id, or why it refused."""
+
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    error_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    error_message: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the system refused, or None when it created the task (code 0 means success)."""
+        if self.error_code not in (None, "", "0"):
+            return f"{self.error_code}: {self.error_message or '未知错误 (unknown error)'}"
+        if self.external_id is None:
+            return self.error_message or "未返回任务编号 (no task id in the reply)"
+        return None
+
+
 TARGETS: dict[str, type[BaseModel]] = {
+    "dispatch_result": DispatchResult,
     "work_order": WorkOrderSubmission,
     "service_matter": ServiceMatter,
     "case": Case,

@@ -17,7 +17,14 @@ from mapping_samples import (
 )
 
 from hub.config import REPO_ROOT
-from hub.mapping import Mapping, StatusUpdate, load_mappings, map_records, parse_page
+from hub.mapping import (
+    DispatchResult,
+    Mapping,
+    StatusUpdate,
+    load_mappings,
+    map_records,
+    parse_page,
+)
 from hub.model.base import LOCAL_ZONE
 from hub.model.service_matter import Case, ServiceMatter
 from hub.model.work_order import WorkOrder, WorkOrderSubmission
@@ -28,8 +35,10 @@ SHIPPED = {
     "seeyon_query",
     "tongda_query",
     "weaver_create",
+    "weaver_created",
     "weaver_status",
     "seeyon_start",
+    "seeyon_created",
     "seeyon_state",
     "tongda_task_row",
     "tongda_status_row",
@@ -201,3 +210,51 @@ def test_hotline_reply(mappings: dict[str, Mapping]) -> None:
 
 def test_outbound_accepts_a_plain_dict(mappings: dict[str, Mapping]) -> None:
     assert mappings["hotline_reply"].apply(WORK_ORDER)["orderNo"] == "RX1"
+
+
+def weaver_created_reply(out: str) -> bytes:
+    return (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        '<doCreateWorkflowRequestResponse xmlns="http://webservices.workflow.weaver">'
+        f"<out>{out}</out></doCreateWorkflowRequestResponse></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("out", "external_id", "refusal"),
+    [
+        ("10001", "10001", None),
+        ("-2", None, "-2: 用户没有流程创建权限 (the user may not create this workflow)"),
+        ("-9", None, "-9: 泛微返回未知错误码 (Weaver returned an unknown error code)"),
+        ("", None, "未返回任务编号 (no task id in the reply)"),
+    ],
+)
+def test_weaver_created_negative_request_ids_are_refusals(
+    mappings: dict[str, Mapping], out: str, external_id: str | None, refusal: str | None
+) -> None:
+    mapping = mappings["weaver_created"]
+    [record] = mapping.records(parse_page(weaver_created_reply(out), "xml"))
+    result = mapping.to_canonical(record)
+    assert isinstance(result, DispatchResult)
+    assert (result.external_id, result.refusal) == (external_id, refusal)
+
+
+@pytest.mark.parametrize(
+    ("body", "external_id", "refusal"),
+    [
+        ({"code": 0, "message": "成功", "data": {"flowId": 7340012}}, "7340012", None),
+        ({"code": 500, "message": "模板不存在"}, None, "500: 模板不存在"),
+        ({"code": "1001", "message": "无权发起"}, None, "1001: 无权发起"),
+    ],
+)
+def test_seeyon_created_non_zero_codes_are_refusals(
+    mappings: dict[str, Mapping],
+    body: dict[str, Any],
+    external_id: str | None,
+    refusal: str | None,
+) -> None:
+    mapping = mappings["seeyon_created"]
+    [record] = mapping.records(body)
+    result = mapping.to_canonical(record)
+    assert isinstance(result, DispatchResult)
+    assert (result.external_id, result.refusal) == (external_id, refusal)

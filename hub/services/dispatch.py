@@ -1,0 +1,316 @@
+"""Dispatch (派单): deliver each assignment to its unit's system, exactly once.
+
+The work-order number (with a suffix for a repeat dispatch to the same unit) is the
+idempotency key towards the department system. Before a retry, where the system can be
+queried, the dispatcher first asks whether the task already exists — so a timeout after
+the far side committed, or a crash of this process mid-call, never creates a second task.
+An assignment is claimed with a lease before the call, so two workers never send it at
+the same time. While a connector's circuit is open its orders wait; after the last
+attempt they fall back to the hub inbox with an alert on the timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Engine, and_, or_, select, update
+
+from hub.adapters.errors import AdapterError, CircuitOpen
+from hub.mapping import DispatchResult, MappingError
+from hub.model.base import utcnow
+from hub.model.codes import DeliveryState, OrgTier
+from hub.model.work_order import Assignment, WorkOrder
+from hub.services import workflow
+from hub.services.catalogue import Catalogue
+from hub.services.inbox import StoreInbox
+from hub.services.pool import ConnectorPool
+from hub.store.db import transaction
+from hub.store.schema import assignments
+from hub.workflow import actions
+from hub.workflow.states import InvalidTransition
+
+log = logging.getLogger(__name__)
+
+UNDELIVERED = (DeliveryState.PENDING.value, DeliveryState.SENT.value, DeliveryState.FAILED.value)
+SYSTEM = "system:dispatcher"
+
+Outcome = Literal["delivered", "inbox", "retry", "wait", "skipped"]
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """How hard to try a department system before the inbox fallback."""
+
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+    #: How long one worker holds an assignment while it calls the system.
+    lease: timedelta = timedelta(seconds=60)
+
+    def backoff(self, attempt: int) -> timedelta:
+        return timedelta(seconds=min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    wo_no: str
+    unit_code: str
+    outcome: Outcome
+    external_id: str | None = None
+    reason: str | None = None
+    retry_at: datetime | None = None
+
+
+def delivery_unit(catalogue: Catalogue, unit_code: str) -> str:
+    """Whose inbox gets it: a village or community is reached through its town or street."""
+    unit = catalogue.units.get(unit_code)
+    if unit is not None and unit.tier is OrgTier.VILLAGE_COMMUNITY and unit.parent:
+        return unit.parent
+    return unit_code
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        pool: ConnectorPool,
+        catalogue: Catalogue,
+        policy: DispatchPolicy | None = None,
+    ) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.catalogue = catalogue
+        self.policy = policy or DispatchPolicy()
+        self.inbox = StoreInbox(engine)
+
+    def dispatch(self, wo_no: str, unit_code: str | None = None) -> list[Delivery]:
+        """Deliver every undelivered assignment of the order (or of one unit)."""
+        with self.engine.connect() as conn:
+            order = workflow.load(conn, wo_no)
+        waiting = [
+            a
+            for a in order.assignments
+            if a.delivery_state.value in UNDELIVERED
+            and a.state in actions.WORKING
+            and (unit_code is None or a.unit_code == unit_code)
+        ]
+        return [self._deliver(order, assignment) for assignment in waiting]
+
+    # --- one assignment -------------------------------------------------------------------
+
+    def _claim(self, assignment: Assignment, now: datetime) -> int | None:
+        """Take the lease; the attempt number, or None if another worker holds it."""
+        with transaction(self.engine) as conn:
+            claimed = conn.execute(
+                update(assignments)
+                .where(
+                    and_(
+                        assignments.c.id == assignment.id,
+                        assignments.c.delivery_state.in_(UNDELIVERED),
+                        or_(
+                            assignments.c.next_attempt_at.is_(None),
+                            assignments.c.next_attempt_at <= now,
+                        ),
+                    )
+                )
+                .values(
+                    attempts=assignments.c.attempts + 1,
+                    delivery_state=DeliveryState.SENT.value,
+                    next_attempt_at=now + self.policy.lease,
+                    updated_at=now,
+                )
+                .returning(assignments.c.attempts)
+            ).scalar_one_or_none()
+        return None if claimed is None else int(claimed)
+
+    def _deliver(self, order: WorkOrder, assignment: Assignment) -> Delivery:
+        now = utcnow()
+        attempt = self._claim(assignment, now)
+        if attempt is None:
+            return Delivery(order.wo_no, assignment.unit_code, "skipped")
+        key = assignment.dispatch_key or order.wo_no
+        if assignment.connector is None:
+            return self._to_inbox(order, assignment, key)
+        try:
+            external_id = self._send(order, assignment, key, looked_up=attempt > 1)
+        except CircuitOpen as exc:
+            return self._wait(order, assignment, str(exc), attempt)
+        except _Refused as exc:
+            return self._give_up(order, assignment, key, exc.reason)
+        except (AdapterError, MappingError, OSError) as exc:
+            return self._failed(order, assignment, key, _reason(exc), attempt)
+        return self._record(order, assignment, external_id, DeliveryState.DELIVERED)
+
+    def _send(self, order: WorkOrder, assignment: Assignment, key: str, *, looked_up: bool) -> str:
+        connector = assignment.connector or ""
+        create = self.pool.operation(connector, "create")
+        if create is None:
+            raise _Refused(f"连接器 {connector} 没有 create 操作 (no create operation)")
+        source = order.model_copy(update={"wo_no": key})
+        if looked_up and create.idempotency_lookup:
+            found = self._lookup(connector, create.idempotency_lookup, source)
+            if found is not None:
+                log.info("dispatch %s: found earlier task %s in %s", key, found, connector)
+                return found
+        response = self.pool.call(connector, create, source)
+        if create.response_mapping is None:
+            return key  # a row written under our key (e.g. Tongda's task_no)
+        answers = self.pool.answer(create, response)
+        result = answers[0] if answers else DispatchResult()
+        if not isinstance(result, DispatchResult):
+            raise _Refused(f"{create.response_mapping} 不是 dispatch_result 映射 (wrong target)")
+        if result.refusal is not None:
+            raise _Refused(f"{connector} 拒绝创建 (refused): {result.refusal}")
+        return result.external_id or key
+
+    def _lookup(self, connector: str, op_name: str, source: WorkOrder) -> str | None:
+        op = self.pool.operation(connector, op_name)
+        if op is None:
+            return None
+        found = self.pool.answer(op, self.pool.call(connector, op, source))
+        ids = [getattr(record, "external_id", None) for record in found]
+        return next((i for i in ids if i), None)
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        order: WorkOrder,
+        assignment: Assignment,
+        external_id: str | None,
+        state: DeliveryState,
+    ) -> Delivery:
+        def decide(_conn: object, current: WorkOrder) -> actions.Change:
+            mine = _same(current, assignment)
+            change = actions.delivered(current, mine, external_id, state, SYSTEM, utcnow())
+            change.assignment_updates[assignment.id or 0].update(
+                next_attempt_at=None, last_error=None
+            )
+            return change
+
+        try:
+            workflow.run(self.engine, order.wo_no, decide)
+        except InvalidTransition as exc:  # cancelled or merged meanwhile: nothing to record
+            return Delivery(order.wo_no, assignment.unit_code, "skipped", reason=str(exc))
+        outcome: Outcome = "inbox" if state is DeliveryState.INBOX else "delivered"
+        return Delivery(order.wo_no, assignment.unit_code, outcome, external_id)
+
+    def _to_inbox(
+        self, order: WorkOrder, assignment: Assignment, key: str, reason: str | None = None
+    ) -> Delivery:
+        unit = delivery_unit(self.catalogue, assignment.unit_code)
+        item_id = self.inbox.deliver(
+            unit,
+            "dispatch",
+            {
+                "wo_no": order.wo_no,
+                "idempotency_key": f"dispatch:{key}:{assignment.unit_code}",
+                "title": order.title,
+                "unit_code": assignment.unit_code,
+                "role": assignment.role.value,
+                "due_at": assignment.due_at.isoformat() if assignment.due_at else None,
+                "fallback_reason": reason,
+            },
+        )
+        return self._record(order, assignment, f"inbox:{item_id}", DeliveryState.INBOX)
+
+    def _failed(
+        self, order: WorkOrder, assignment: Assignment, key: str, reason: str, attempt: int
+    ) -> Delivery:
+        if attempt >= self.policy.max_attempts:
+            return self._give_up(order, assignment, key, reason)
+        retry_at = utcnow() + self.policy.backoff(attempt)
+        self._mark(assignment, DeliveryState.FAILED, reason, retry_at)
+        return Delivery(
+            order.wo_no, assignment.unit_code, "retry", reason=reason, retry_at=retry_at
+        )
+
+    def _wait(
+        self, order: WorkOrder, assignment: Assignment, reason: str, attempt: int
+    ) -> Delivery:
+        """The system is down: wait without spending an attempt, until the circuit closes."""
+        retry_at = utcnow() + self.policy.backoff(1)
+        self._mark(assignment, DeliveryState.PENDING, reason, retry_at, undo_attempt=True)
+        return Delivery(order.wo_no, assignment.unit_code, "wait", reason=reason, retry_at=retry_at)
+
+    def _give_up(self, order: WorkOrder, assignment: Assignment, key: str, reason: str) -> Delivery:
+        """Last attempt spent (or a refusal): the hub inbox takes it, and staff are alerted."""
+
+        def decide(_conn: object, current: WorkOrder) -> actions.Change:
+            return actions.delivery_failed(
+                current, _same(current, assignment), reason, SYSTEM, alert=True
+            )
+
+        workflow.run(self.engine, order.wo_no, decide)
+        log.warning(
+            "dispatch %s to %s failed, inbox fallback: %s", key, assignment.unit_code, reason
+        )
+        return self._to_inbox(order, assignment, key, reason)
+
+    def _mark(
+        self,
+        assignment: Assignment,
+        state: DeliveryState,
+        reason: str,
+        retry_at: datetime,
+        *,
+        undo_attempt: bool = False,
+    ) -> None:
+        values: dict[str, object] = {
+            "delivery_state": state.value,
+            "last_error": reason[:2000],
+            "next_attempt_at": retry_at,
+            "updated_at": utcnow(),
+        }
+        if undo_attempt:
+            values["attempts"] = assignments.c.attempts - 1
+        with transaction(self.engine) as conn:
+            conn.execute(
+                update(assignments).where(assignments.c.id == assignment.id).values(values)
+            )
+
+
+class _Refused(Exception):
+    """The far side answered and said no: retrying the same request will not help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _same(order: WorkOrder, assignment: Assignment) -> Assignment:
+    return next(a for a in order.assignments if a.id == assignment.id)
+
+
+def due_for_dispatch(engine: Engine, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+    """(wo_no, unit_code) of assignments left undelivered whose retry time has come."""
+    query = (
+        select(assignments.c.wo_no, assignments.c.unit_code)
+        .where(
+            and_(
+                assignments.c.delivery_state.in_(UNDELIVERED),
+                assignments.c.state.in_([s.value for s in actions.WORKING]),
+                or_(assignments.c.next_attempt_at.is_(None), assignments.c.next_attempt_at <= now),
+            )
+        )
+        .order_by(assignments.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(row.wo_no, row.unit_code) for row in conn.execute(query)]
+
+
+__all__ = [
+    "Delivery",
+    "DispatchPolicy",
+    "Dispatcher",
+    "delivery_unit",
+    "due_for_dispatch",
+]

@@ -1,0 +1,77 @@
+"""One process's open connectors: configs, adapters and mappings, loaded once and reused.
+
+Adapters hold sessions, tokens, rate limits and circuit breakers, so the dispatcher, the
+feedback poller and the reply sender must share one per connector, not build one per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from hub.adapters.base import Adapter, Response
+from hub.config import Settings
+from hub.connectors.models import ConnectorConfig, Operation
+from hub.mapping import Mapping, load_mappings, parse_page
+from hub.services.connectors import connector_files, load_one, open_adapter
+
+
+class ConnectorPool:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._configs: dict[str, tuple[ConnectorConfig, Path]] = {}
+        self._adapters: dict[str, Adapter] = {}
+        self._mappings: dict[str, Mapping] | None = None
+
+    def names(self) -> list[str]:
+        return sorted(connector_files(self.settings))
+
+    def config(self, name: str) -> ConnectorConfig:
+        with self._lock:
+            if name not in self._configs:
+                self._configs[name] = load_one(self.settings, name)
+            return self._configs[name][0]
+
+    def adapter(self, name: str) -> Adapter:
+        config = self.config(name)
+        with self._lock:
+            if name not in self._adapters:
+                self._adapters[name] = open_adapter(config, self._configs[name][1], self.engine)
+            return self._adapters[name]
+
+    def mapping(self, name: str) -> Mapping:
+        with self._lock:
+            if self._mappings is None:
+                self._mappings = load_mappings(self.settings.mappings_dir)
+            return self._mappings[name]
+
+    def operation(self, connector: str, kind: str) -> Operation | None:
+        """The connector's operation named `kind` (create, status, reply, notice …), if any."""
+        return next((op for op in self.config(connector).operations if op.name == kind), None)
+
+    def call(self, connector: str, op: Operation, source: Any) -> Response:
+        """Map the canonical `source` through the operation's mapping and call it."""
+        payload = self.mapping(op.mapping).apply(source) if op.mapping else dict(source)
+        return self.adapter(connector).call(op.name, payload)
+
+    def answer(self, op: Operation, response: Response) -> list[Any]:
+        """The reply as canonical records through the operation's response mapping."""
+        if op.response_mapping is None:
+            return []
+        mapping = self.mapping(op.response_mapping)
+        if response.raw:
+            page: Any = parse_page(response.raw, "xml" if mapping.source == "xml" else "json")
+        else:
+            page = response.data
+        return [mapping.to_canonical(record) for record in mapping.records(page)]
+
+    def close(self) -> None:
+        with self._lock:
+            for adapter in self._adapters.values():
+                adapter.close()
+            self._adapters.clear()
