@@ -152,6 +152,8 @@ def _print_preview(mapped: Any, args: argparse.Namespace) -> int:
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     """Dead letters: list them (masked), replay them once the mapping or data is fixed."""
+    from hub.bus.consumer import BUS_SOURCE
+    from hub.bus.replay import replay_bus_letter
     from hub.model.masking import mask_text
     from hub.services import connectors as svc
     from hub.services.dead_letters import replay
@@ -176,12 +178,53 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     for letter in letters:
         if wanted and letter.id not in wanted:
             continue
-        config, _ = svc.load_one(settings, letter.source)
-        stream = next(s for s in config.streams if s.name == letter.stream)
-        outcome = replay(engine, letter, svc.mapping_for(settings, stream.mapping))
+        if letter.source == BUS_SOURCE:  # a message no consumer could handle: queue it again
+            outcome = replay_bus_letter(engine, letter)
+        else:
+            config, _ = svc.load_one(settings, letter.source)
+            stream = next(s for s in config.streams if s.name == letter.stream)
+            outcome = replay(engine, letter, svc.mapping_for(settings, stream.mapping))
         print(f"#{outcome.letter_id}: {'✓' if outcome.ok else '✗'} {outcome.message}")
         failed += not outcome.ok
     return 1 if failed else 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Relay the outbox and run the bus consumers until SIGTERM or Ctrl-C."""
+    import logging.config
+    import signal
+    import threading
+
+    from kombu.exceptions import OperationalError
+
+    from hub.bus.handlers import default_handlers
+    from hub.bus.runner import start_bus
+    from hub.logging_setup import LOG_CONFIG
+
+    logging.config.dictConfig(LOG_CONFIG)
+    settings = get_settings()
+    engine = get_engine()
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        runner = start_bus(engine, settings, default_handlers(engine, settings), queues)
+    except ValueError as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"无法连接消息代理 (cannot reach the broker): {exc}", file=sys.stderr)
+        return 1
+    consuming = ", ".join(c.name for c in runner.consumers) or "无 none"
+    print(f"总线工作进程已启动 worker started: broker={runner.bus.safe_url}", flush=True)
+    print(f"  消费队列 consuming: {consuming}   发件箱中继 outbox relay: on", flush=True)
+    while not stopping.wait(1.0):
+        pass
+    print("正在停止 stopping…", flush=True)
+    runner.stop()
+    print("已停止 stopped", flush=True)
+    return 0
 
 
 DEMO_SCOPES = {"portal": "demo-portal", "staff": "demo-staff", "admin": "demo-admin"}
@@ -275,13 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     for command, text in (("list", "列出死信"), ("replay", "重新映射并入库")):
         one = dlq_sub.add_parser(command, help=text)
-        one.add_argument("--source", help="连接器名 (connector name)")
+        one.add_argument("--source", help="连接器名或 bus (connector name, or bus)")
         one.add_argument("--all", action="store_true", help="含已重放的 (include replayed)")
         one.add_argument("--limit", type=int, default=100)
         if command == "list":
             one.add_argument("--show-payload", action="store_true", help="显示原文（已脱敏）")
         else:
             one.add_argument("ids", nargs="*", type=int, help="死信编号，缺省为全部待处理")
+    worker = sub.add_parser("worker", help="运行总线：发件箱中继与消费者 (relay and consumers)")
+    worker.add_argument("--queues", help="只消费这些队列，逗号分隔 (e.g. route,dispatch.inbox)")
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")
     sandbox.add_argument("--data-dir", default="var/sandbox", help="各系统 SQLite 文件目录")
@@ -297,6 +342,7 @@ COMMANDS = {
     "demo-keys": cmd_demo_keys,
     "connectors": cmd_connectors,
     "dlq": cmd_dlq,
+    "worker": cmd_worker,
     "sandbox": cmd_sandbox,
 }
 

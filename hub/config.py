@@ -32,6 +32,8 @@ class Settings:
     response_minutes: int = 30
     open311_max_results: int = 1000
     jurisdiction_id: str = "jingkai.gov.cn"
+    # memory:// is kombu's in-process broker (embedded default); amqp://… is RabbitMQ.
+    broker_url: str = "memory://"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +49,7 @@ class Settings:
             public_base_url=os.environ.get("HUB_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             idempotency_ttl_hours=int(os.environ.get("HUB_IDEMPOTENCY_TTL_HOURS", "24")),
             response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),
+            broker_url=os.environ.get("HUB_BROKER_URL") or "memory://",
         )
 
 

@@ -181,3 +181,26 @@ def submission(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+# Message bus: kombu's in-process memory transport, and RabbitMQ wherever HUB_TEST_AMQP_URL is
+# set (CI sets it through .ci/run; there a missing RabbitMQ fails, never skips).
+BROKERS = ["memory", "rabbitmq"]
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    url = os.environ.get("HUB_TEST_AMQP_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("HUB_TEST_AMQP_URL is not set in CI: .ci/run must start RabbitMQ")
+        pytest.skip("HUB_TEST_AMQP_URL not set (run scripts/ci-rabbitmq.sh)")
+    return url
+
+
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """A broker URL; tests keep apart by a name prefix (the memory broker is process-wide)."""
+    if request.param == "memory":
+        return "memory://"
+    return str(request.getfixturevalue("amqp_url"))

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub import __version__
-from hub.api import observability, reference, work_orders
+from hub.api import actions, observability, reference, work_orders
 from hub.api.bodies import document_models
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodyLimitMiddleware
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = state
     install_error_handlers(app)
     app.include_router(work_orders.router)
+    app.include_router(actions.router)
     app.include_router(reference.router)
     app.include_router(observability.router)
     try:

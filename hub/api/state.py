@@ -15,9 +15,12 @@ from hub.api.errors import ApiError
 from hub.api.intake_writer import Outcome, PreparedJob, SubmitJob, intake_committer
 from hub.api.key_cache import KeyCache
 from hub.api.throttle import FailureThrottle
+from hub.bus.runner import BusRunner
 from hub.config import Settings
+from hub.services.actions import WorkflowContext
 from hub.services.catalogue import CatalogueCache
 from hub.services.group_commit import GroupCommitter
+from hub.services.runtime import FlowRuntime
 from hub.store.api_keys import ApiKey
 from hub.store.db import is_sqlite
 
@@ -42,7 +45,28 @@ class HubState:
         self.keys = KeyCache(self.engine)
         self.intake = intake_committer(self.engine, self.catalogue, self.settings, self.run)
 
+    flow: FlowRuntime | None = field(default=None, init=False)
+    bus: BusRunner | None = field(default=None, init=False)
+
+    def runtime(self) -> FlowRuntime:
+        """The work-order flow (policies, router, dispatcher), loaded on first use."""
+        if self.flow is None:
+            self.flow = FlowRuntime(self.settings, self.engine, catalogue=self.catalogue)
+        return self.flow
+
+    def workflow_context(self) -> WorkflowContext:
+        return self.runtime().context()
+
+    def wake_bus(self) -> None:
+        """Let the relay publish what was just committed, without waiting for its poll."""
+        if self.bus is not None:
+            self.bus.wake()
+
     def close(self) -> None:
+        if self.bus is not None:
+            self.bus.stop()
+        if self.flow is not None:
+            self.flow.close()
         self.intake.close()
 
     async def run(self, work: Callable[[], T]) -> T:

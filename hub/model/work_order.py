@@ -149,6 +149,9 @@ class SlaDeadlines(Canonical):
     extended_until: datetime | None = None
     extension_count: int = 0
     responded_at: datetime | None = None
+    # When the current handling round's resolve clock started: receipt, a restart on
+    # reassignment, or a reopening (hub.workflow.sla).
+    clock_started_at: datetime | None = None
 
 
 class Reply(Canonical):

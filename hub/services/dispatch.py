@@ -99,6 +99,31 @@ class Dispatcher:
         ]
         return [self._deliver(order, assignment) for assignment in waiting]
 
+    def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
+        """An urging or supervision notice: the unit's `notice` operation, else its inbox."""
+        with self.engine.connect() as conn:
+            order = workflow.load(conn, wo_no)
+        unit = self.catalogue.units.get(unit_code)
+        connector = unit.connector if unit is not None else None
+        op = self.pool.operation(connector, "notice") if connector else None
+        notice = {
+            "wo_no": wo_no,
+            "unit_code": unit_code,
+            "kind": kind,
+            "title": order.title,
+            "due_at": order.sla.extended_until or order.sla.resolve_due,
+        }
+        if connector and op is not None and op.mapping:
+            self.pool.call(connector, op, notice)
+            return f"{connector}:{op.name}"
+        inbox_kind = "urge" if kind == "urge" else "notice"
+        item = self.inbox.deliver(
+            delivery_unit(self.catalogue, unit_code),
+            inbox_kind,
+            {**notice, "due_at": str(notice["due_at"]), "idempotency_key": f"{kind}:{key}"[:100]},
+        )
+        return f"inbox:{item}"
+
     # --- one assignment -------------------------------------------------------------------
 
     def _claim(self, assignment: Assignment, now: datetime) -> int | None:

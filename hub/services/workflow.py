@@ -20,7 +20,7 @@ from hub.model.work_order import WorkOrder
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import assignments, events, work_orders
-from hub.workflow.actions import Change, PlannedAssignment
+from hub.workflow.actions import Change, NewAssignment
 
 Decide = Callable[[Connection, WorkOrder], Change]
 
@@ -50,7 +50,7 @@ def dispatch_key(conn: Connection, wo_no: str, unit_code: str) -> str:
 
 
 def _assignment_row(
-    conn: Connection, wo_no: str, plan: PlannedAssignment, now: datetime
+    conn: Connection, wo_no: str, plan: NewAssignment, now: datetime
 ) -> dict[str, Any]:
     return {
         "wo_no": wo_no,

@@ -41,10 +41,13 @@ DISSATISFIED = frozenset({Satisfaction.DISSATISFIED, Satisfaction.VERY_DISSATISF
 class SlaClock(Protocol):
     """The time rules (policies/sla.yaml and the working-day calendar)."""
 
+    def deadlines(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
+        """Deadlines for an order being dispatched now (kept response clock included)."""
+
     def extend(self, order: WorkOrder, days: int, now: datetime) -> SlaDeadlines:
         """New deadlines, or ValueError with the reason (once only, capped)."""
 
-    def return_allowed(self, assignment: Assignment, now: datetime) -> bool:
+    def return_allowed(self, order: WorkOrder, assignment: Assignment, now: datetime) -> bool:
         """Whether the return window since dispatch is still open."""
 
     def reassigned(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
@@ -55,7 +58,7 @@ class SlaClock(Protocol):
 
 
 @dataclass(frozen=True)
-class PlannedAssignment:
+class NewAssignment:
     """An assignment to create: which unit, in what role, delivered through what."""
 
     unit_code: str
@@ -82,7 +85,7 @@ class Change:
     status: S
     fields: dict[str, Any] = field(default_factory=dict)
     assignment_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    new_assignments: list[PlannedAssignment] = field(default_factory=list)
+    new_assignments: list[NewAssignment] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     related_events: list[tuple[str, NewEvent]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -95,7 +98,7 @@ def dispatch_topic(connector: str | None) -> str:
     return f"dispatch.{connector or 'inbox'}"
 
 
-def dispatch_message(wo_no: str, plan: PlannedAssignment) -> Message:
+def dispatch_message(wo_no: str, plan: NewAssignment) -> Message:
     return Message(
         dispatch_topic(plan.connector), wo_no, {"wo_no": wo_no, "unit_code": plan.unit_code}
     )
@@ -120,7 +123,7 @@ def _responded(order: WorkOrder, now: datetime) -> dict[str, Any]:
     return {"sla": order.sla.model_copy(update={"responded_at": now})}
 
 
-def _assignment_view(plan: PlannedAssignment) -> dict[str, Any]:
+def _assignment_view(plan: NewAssignment) -> dict[str, Any]:
     return {"unit_code": plan.unit_code, "role": plan.role.value}
 
 
@@ -146,7 +149,7 @@ def _id(assignment: Assignment) -> int:
 
 def triage(
     order: WorkOrder,
-    plans: Sequence[PlannedAssignment],
+    plans: Sequence[NewAssignment],
     sla: SlaDeadlines,
     actor: str,
     now: datetime,
@@ -323,7 +326,13 @@ def feedback(order: WorkOrder, unit_code: str, content: str, actor: str, now: da
         for a in order.assignments
         if a.id != assignment.id and a.state in ACTIVE
     )
-    change = Change(order.status, S.RESOLVED if others_done else order.status)
+    if others_done:
+        status = S.RESOLVED
+    elif order.status in {S.DISPATCHED, S.SIGNED}:
+        status = S.IN_PROGRESS  # one unit done, the others still working
+    else:
+        status = order.status
+    change = Change(order.status, status)
     update: dict[str, Any] = {
         "state": AssignmentState.FED_BACK.value,
         "fed_back_at": now,
@@ -357,7 +366,7 @@ def return_order(
         )
     states = frozenset({AssignmentState.DISPATCHED, AssignmentState.SIGNED})
     assignment = _unit_assignment(order, unit_code, states | {AssignmentState.IN_PROGRESS})
-    if not clock.return_allowed(assignment, now):
+    if not clock.return_allowed(order, assignment, now):
         raise _fail("已超过退单时限 (the return window has passed)", "return_window_passed")
     lead = assignment.role is AssignmentRole.LEAD
     change = Change(order.status, S.RETURNED if lead else order.status)
@@ -392,14 +401,15 @@ def extend(
         sla = clock.extend(order, days, now)
     except ValueError as exc:
         raise _fail(str(exc), "extension_refused") from None
+    until = sla.extended_until or sla.resolve_due
     change = Change(order.status, S.EXTENDED, fields={"sla": sla})
-    change.assignment_updates[_id(assignment)] = {"due_at": sla.resolve_due}
+    change.assignment_updates[_id(assignment)] = {"due_at": until}
     change.event(
         EventAction.EXTENDED,
         actor,
         unit_code=unit_code,
         note=reason,
-        data={"days": days, "until": sla.resolve_due.isoformat() if sla.resolve_due else None},
+        data={"days": days, "until": until.isoformat() if until else None},
     )
     return change
 
@@ -409,7 +419,7 @@ def extend(
 
 def reassign(
     order: WorkOrder,
-    plan: PlannedAssignment,
+    plan: NewAssignment,
     *,
     uphold_return: bool,
     clock: SlaClock,
@@ -448,7 +458,7 @@ def reassign(
     if any(a.unit_code == plan.unit_code and a.state in WORKING for a in order.assignments):
         raise _fail("该单位已在办理此工单 (this unit already has the order)", "bad_plan")
     sla = clock.reassigned(order, now)
-    plan = PlannedAssignment(
+    plan = NewAssignment(
         plan.unit_code, plan.role, plan.connector, sla.resolve_due, plan.dispatch_key
     )
     change.fields["sla"] = sla
@@ -514,7 +524,7 @@ def revisit(
         EventAction.REVISITED, actor, note=comment, data={"satisfaction": satisfaction.value}
     )
     change.assignment_updates[_id(lead)] = {"state": AssignmentState.WITHDRAWN.value}
-    plan = PlannedAssignment(lead.unit_code, AssignmentRole.LEAD, lead.connector, sla.resolve_due)
+    plan = NewAssignment(lead.unit_code, AssignmentRole.LEAD, lead.connector, sla.resolve_due)
     change.new_assignments.append(plan)
     change.messages.append(dispatch_message(order.wo_no, plan))
     change.event(

@@ -1,0 +1,297 @@
+"""Consumers: run a handler per queue, once per message id, with retries and dead letters.
+
+Delivery is at least once (a relay may republish after a crash, a consumer may die before
+its ack), so every consumer remembers the message ids it has settled in
+`processed_messages` and skips them. A handler that raises is retried with exponential
+backoff; after the queue's `max_attempts` the message becomes a row in `dead_letters`
+(source `bus`, stream = queue) — `jingkai dlq replay` sends it round again — and on
+RabbitMQ it is also rejected to the dead-letter exchange. `Defer` means "not now": the
+message comes back later without using up an attempt.
+
+The handler runs outside any transaction of ours and the processed row is written after it
+returns, so a crash in between runs it again: handlers must be idempotent themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kombu import Consumer
+from kombu.message import Message as KombuMessage
+from kombu.mixins import ConsumerMixin
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from hub.bus.broker import Bus
+from hub.bus.topology import QueueSpec
+from hub.model.base import utcnow
+from hub.store.db import transaction
+from hub.store.dead_letters import add_dead_letter
+from hub.store.schema import processed_messages
+
+log = logging.getLogger(__name__)
+
+BUS_SOURCE = "bus"
+ATTEMPT_HEADER = "x-hub-attempt"
+DEFERS_HEADER = "x-hub-defers"
+#: How long a consumer blocks on the broker before it looks at its stop flag (the memory
+#: transport polls anyway, so checking more often costs it nothing).
+SAFETY_INTERVAL = 0.25
+MEMORY_SAFETY_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a handler sees: the outbox row's identity and content, and which try this is."""
+
+    message_id: str
+    topic: str
+    key: str | None
+    payload: dict[str, Any]
+    attempt: int = 1
+
+
+Handler = Callable[[Message], None]
+
+
+class Retry(Exception):
+    """Raised by a handler: this attempt failed, try again (after `delay` seconds if given)."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+class Defer(Exception):
+    """Raised by a handler: not now and not a failure (say, the target's circuit is open)."""
+
+    def __init__(self, delay: float, reason: str = "") -> None:
+        super().__init__(reason or f"deferred {delay}s")
+        self.delay = delay
+        self.reason = reason
+
+
+def _header(headers: Mapping[str, Any] | None, name: str, default: int) -> int:
+    try:
+        return int((headers or {}).get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def decode(body: Any, headers: Mapping[str, Any] | None) -> Message:
+    """The envelope the relay published; ValueError when it is not one."""
+    if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
+        raise ValueError("body is not a hub envelope")
+    message_id, topic, key = body.get("message_id"), body.get("topic"), body.get("key")
+    if not isinstance(message_id, str) or not message_id or not isinstance(topic, str):
+        raise ValueError("envelope without message_id or topic")
+    if key is not None and not isinstance(key, str):
+        raise ValueError("envelope key is not text")
+    attempt = max(1, _header(headers, ATTEMPT_HEADER, 1))
+    return Message(message_id, topic, key, body["payload"], attempt)
+
+
+def _original(message: Message) -> str:
+    body = {
+        "message_id": message.message_id,
+        "topic": message.topic,
+        "key": message.key,
+        "payload": message.payload,
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
+def already_settled(engine: Engine, consumer: str, message_id: str) -> bool:
+    query = select(processed_messages.c.message_id).where(
+        processed_messages.c.consumer == consumer,
+        processed_messages.c.message_id == message_id,
+    )
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
+def _settle(conn: Any, consumer: str, message_id: str) -> None:
+    conn.execute(
+        processed_messages.insert().values(
+            consumer=consumer, message_id=message_id, processed_at=utcnow()
+        )
+    )
+
+
+def mark_settled(engine: Engine, consumer: str, message_id: str) -> None:
+    """Remember a message id as done for this consumer; a concurrent twin may beat us."""
+    try:
+        with transaction(engine) as conn:
+            _settle(conn, consumer, message_id)
+    except IntegrityError:
+        log.debug("message %s already settled by %s", message_id, consumer)
+
+
+class QueueConsumer(ConsumerMixin):
+    """One queue, one handler, one thread; reconnects on its own (kombu's ConsumerMixin)."""
+
+    # Then `run` starts over, after looking at should_stop (kombu declares it None).
+    connect_max_retries = 3  # type: ignore[assignment]
+
+    def __init__(
+        self, engine: Engine, bus: Bus, spec: QueueSpec, handler: Handler, *, prefetch: int = 8
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.prefetch = prefetch
+        self.connection = bus.connection()
+        self.queue_name = bus.topology.queue_name(spec)
+        self.safety_interval = SAFETY_INTERVAL if bus.native_delays else MEMORY_SAFETY_INTERVAL
+
+    @property
+    def name(self) -> str:
+        """The consumer's name in processed_messages: the queue's name without prefix."""
+        return self.spec.name
+
+    def get_consumers(self, consumer_class: Any, channel: Any) -> list[Consumer]:
+        return [
+            consumer_class(
+                queues=[self.bus.queue(self.spec).bind(channel)],
+                on_message=self.on_message,
+                accept=["json"],
+                prefetch_count=self.prefetch,
+            )
+        ]
+
+    def on_connection_error(self, exc: BaseException, interval: float) -> None:
+        log.warning("queue %s: broker unreachable (%s); retry in %.1fs", self.name, exc, interval)
+
+    def on_decode_error(self, message: KombuMessage, exc: Exception) -> None:
+        self._dead_letter(message, None, f"无法解码 (undecodable body): {exc}")
+
+    def run_until_stopped(self) -> None:
+        """`run`, restarted after anything unexpected, until `should_stop` is set."""
+        while not self.should_stop:
+            try:
+                self.run(safety_interval=self.safety_interval)
+            except Exception:
+                log.exception("queue %s: consumer loop failed; restarting", self.name)
+                time.sleep(1)
+
+    def stop(self) -> None:
+        self.should_stop = True
+
+    def on_message(self, message: KombuMessage) -> None:
+        """Settle one delivery: skip, handle, retry, defer or dead-letter it; then ack."""
+        try:
+            msg = decode(message.payload, message.headers)
+        except Exception as exc:  # any undecodable body becomes a dead letter
+            self._dead_letter(message, None, f"无法解析 (malformed message): {exc}")
+            return
+        try:
+            if already_settled(self.engine, self.name, msg.message_id):
+                log.info("queue %s: %s already processed; skipped", self.name, msg.message_id)
+                message.ack()
+                return
+            self.handler(msg)
+            mark_settled(self.engine, self.name, msg.message_id)
+        except Defer as exc:
+            self._defer(message, msg, exc)
+            return
+        except Retry as exc:
+            self._failed(message, msg, exc.reason, exc.delay)
+            return
+        except Exception as exc:  # a handler's failure is retried, not fatal
+            log.warning(
+                "queue %s: %s attempt %d failed",
+                self.name,
+                msg.message_id,
+                msg.attempt,
+                exc_info=True,
+            )
+            self._failed(message, msg, f"{type(exc).__name__}: {exc}", None)
+            return
+        message.ack()
+
+    def _headers(self, message: KombuMessage, **changes: int) -> dict[str, Any]:
+        return {**(message.headers or {}), **changes}
+
+    def _defer(self, message: KombuMessage, msg: Message, exc: Defer) -> None:
+        policy = self.spec.retry
+        defers = _header(message.headers, DEFERS_HEADER, 0) + 1
+        if defers > policy.max_defers:
+            self._failed(message, msg, f"推迟次数过多 (deferred {defers - 1} times): {exc}", None)
+            return
+        delay = max(exc.delay, policy.min_defer)
+        log.info("queue %s: %s deferred %.1fs (%s)", self.name, msg.message_id, delay, exc)
+        headers = self._headers(message, **{DEFERS_HEADER: defers, ATTEMPT_HEADER: msg.attempt})
+        self.bus.publish_later(self.queue_name, message.payload, headers, delay)
+        message.ack()
+
+    def _failed(
+        self, message: KombuMessage, msg: Message, reason: str, delay: float | None
+    ) -> None:
+        policy = self.spec.retry
+        if msg.attempt >= policy.max_attempts:
+            self._dead_letter(
+                message,
+                msg,
+                f"{msg.attempt} 次尝试后失败 (failed after {msg.attempt} attempts): {reason}",
+            )
+            return
+        wait = policy.backoff(msg.attempt) if delay is None else max(delay, 0.0)
+        log.info(
+            "queue %s: %s retry %d/%d in %.1fs",
+            self.name,
+            msg.message_id,
+            msg.attempt + 1,
+            policy.max_attempts,
+            wait,
+        )
+        headers = self._headers(message, **{ATTEMPT_HEADER: msg.attempt + 1})
+        self.bus.publish_later(self.queue_name, message.payload, headers, wait)
+        message.ack()
+
+    def _dead_letter(self, message: KombuMessage, msg: Message | None, reason: str) -> None:
+        """Keep it in dead_letters (and settle its id), then reject it to the broker's DLX.
+
+        If the database cannot take the letter now, the message comes back after the
+        longest backoff instead: it is never dropped on a database outage.
+        """
+        payload = _original(msg) if msg else _raw_text(message)
+        try:
+            with transaction(self.engine) as conn:
+                add_dead_letter(
+                    conn,
+                    source=BUS_SOURCE,
+                    stream=self.name,
+                    payload=payload,
+                    payload_format="json" if msg else "text",
+                    reason=reason,
+                )
+                if msg is not None:
+                    _settle(conn, self.name, msg.message_id)
+        except IntegrityError:
+            log.info("queue %s: %s was settled meanwhile", self.name, msg and msg.message_id)
+            message.ack()
+            return
+        except Exception:
+            log.exception("queue %s: cannot store a dead letter; message kept", self.name)
+            if msg is None:  # not hub work; RabbitMQ keeps it in the dead-letter queue
+                message.reject()
+                return
+            self.bus.publish_later(
+                self.queue_name, message.payload, message.headers or {}, self.spec.retry.max_delay
+            )
+            message.ack()
+            return
+        log.error("queue %s: dead letter: %s", self.name, reason)
+        message.reject()
+
+
+def _raw_text(message: KombuMessage) -> str:
+    body = message.body
+    return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)

@@ -1,0 +1,65 @@
+"""The SLA clock the workflow rules ask: policies/sla.yaml over the working-day calendar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.model.work_order import Assignment, SlaDeadlines, WorkOrder
+from hub.workflow import sla
+from hub.workflow.calendar import WorkingCalendar
+from hub.workflow.sla import SlaPolicy
+
+
+@dataclass(frozen=True)
+class PolicyClock:
+    """Implements hub.workflow.actions.SlaClock."""
+
+    policy: SlaPolicy
+    calendar: WorkingCalendar
+
+    def deadlines(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
+        fresh = sla.deadlines(
+            self.policy,
+            self.calendar,
+            order.appeal_type,
+            order.urgency,
+            order.created_at,
+            dispatched_at=now,
+        )
+        return fresh.model_copy(
+            update={
+                "response_due": order.sla.response_due or fresh.response_due,
+                "responded_at": order.sla.responded_at,
+            }
+        )
+
+    def extend(self, order: WorkOrder, days: int, now: datetime) -> SlaDeadlines:
+        return sla.extend(
+            self.policy, self.calendar, order.sla, order.appeal_type, order.urgency, days, now
+        )
+
+    def return_allowed(self, order: WorkOrder, assignment: Assignment, now: datetime) -> bool:
+        earlier = sum(
+            a.return_count for a in order.assignments if a.unit_code == assignment.unit_code
+        )
+        decision = sla.return_allowed(
+            self.policy,
+            self.calendar,
+            order.appeal_type,
+            order.urgency,
+            assignment.dispatched_at or now,
+            now,
+            earlier,
+        )
+        return bool(decision)
+
+    def reassigned(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
+        return sla.after_reassign(
+            self.policy, self.calendar, order.sla, order.appeal_type, order.urgency, now
+        )
+
+    def reopened(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
+        return sla.reopen_deadlines(
+            self.policy, self.calendar, order.sla, order.appeal_type, order.urgency, now
+        )

@@ -1,0 +1,185 @@
+"""Routing (分单): what happens to a received order, decided by hub.workflow.triage.
+
+Emergencies are transferred, out-of-scope requests told their route, repeats merged into
+the order already open, several matters split into child orders, and everything else
+assigned to its lead and co-handlers with the SLA deadlines set — or, when no rule fits,
+left in the response centre's manual triage queue. Routing an order twice does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, and_, select
+
+from hub.model.base import utcnow
+from hub.model.codes import EventAction, WorkOrderState
+from hub.model.work_order import NewEvent, WorkOrder, WorkOrderSubmission
+from hub.services import workflow
+from hub.services.catalogue import Catalogue
+from hub.services.intake import NewOrder, receive_many
+from hub.store.schema import work_orders
+from hub.workflow import actions
+from hub.workflow.actions import NewAssignment, SlaClock
+from hub.workflow.dispatch_policy import DispatchPolicy
+from hub.workflow.duplicates import OrderSummary, find_duplicate
+from hub.workflow.triage import Dispatch, Emergency, Manual, OutOfScope, Split, triage
+
+SYSTEM = "system:router"
+MANUAL_QUEUE = "manual"
+OPEN = [s.value for s in WorkOrderState if s.is_open]
+
+Routed = Literal["dispatched", "split", "merged", "transferred", "rejected", "manual", "skipped"]
+
+
+@dataclass(frozen=True)
+class Router:
+    engine: Engine
+    catalogue: Catalogue
+    policy: DispatchPolicy
+    clock: SlaClock
+    response_minutes: int = 30
+
+    def route(self, wo_no: str) -> Routed:
+        outcome: list[Routed] = ["skipped"]
+
+        def decide(conn: Connection, order: WorkOrder) -> actions.Change:
+            if order.status is not WorkOrderState.RECEIVED or order.triage_queue:
+                outcome[0] = "skipped"
+                return actions.Change(order.status, order.status)
+            kind, change = self._decide(conn, order, utcnow())
+            outcome[0] = kind
+            return change
+
+        workflow.run(self.engine, wo_no, decide)
+        return outcome[0]
+
+    def _decide(
+        self, conn: Connection, order: WorkOrder, now: datetime
+    ) -> tuple[Routed, actions.Change]:
+        found = triage(order, self.catalogue, self.policy)
+        if isinstance(found, Emergency):
+            note = f"{found.reason}；{found.notice}"
+            return "transferred", actions.transfer(order, found.hotline, note, SYSTEM, now)
+        if isinstance(found, OutOfScope):
+            return "rejected", actions.reject(order, found.route, SYSTEM, now)
+        if isinstance(found, Split):
+            children = self._children(conn, order, found, now)
+            return "split", actions.split(order, children, SYSTEM, now, found.reason)
+        if isinstance(found, Manual):
+            return "manual", self._manual(order, found.reason)
+        twin = self._duplicate_of(conn, order, found)
+        if twin is not None:
+            return "merged", actions.merge(order, workflow.load(conn, twin), SYSTEM, now)
+        return "dispatched", self._assign(order, found, now)
+
+    def _assign(self, order: WorkOrder, found: Dispatch, now: datetime) -> actions.Change:
+        routed = order.model_copy(update={"category_code": found.category_code})
+        sla = self.clock.deadlines(routed, now)
+        plans = [
+            NewAssignment(
+                p.unit_code,
+                p.role,
+                self.catalogue.units[p.unit_code].connector,
+                sla.resolve_due,
+            )
+            for p in found.assignments
+        ]
+        return actions.triage(
+            order, plans, sla, SYSTEM, now, category_code=found.category_code, note=found.reason
+        )
+
+    def _manual(self, order: WorkOrder, reason: str) -> actions.Change:
+        change = actions.Change(order.status, order.status, fields={"triage_queue": MANUAL_QUEUE})
+        change.events.append(
+            NewEvent(
+                EventAction.NOTE,
+                SYSTEM,
+                order.status,
+                order.status,
+                public=False,
+                note=f"转人工分单 (manual triage): {reason}",
+                data={"queue": MANUAL_QUEUE},
+            )
+        )
+        return change
+
+    def _duplicate_of(self, conn: Connection, order: WorkOrder, found: Dispatch) -> str | None:
+        settings = self.policy.duplicates
+        since = order.created_at - timedelta(hours=settings.window_hours)
+        rows = conn.execute(
+            select(
+                work_orders.c.wo_no,
+                work_orders.c.category_code,
+                work_orders.c.region_code,
+                work_orders.c.location,
+                work_orders.c.title,
+                work_orders.c.content,
+                work_orders.c.created_at,
+            ).where(
+                and_(
+                    work_orders.c.category_code == found.category_code,
+                    work_orders.c.status.in_(OPEN),
+                    work_orders.c.created_at >= since,
+                    work_orders.c.wo_no != order.wo_no,
+                    work_orders.c.duplicate_of.is_(None),
+                    work_orders.c.status != WorkOrderState.RECEIVED.value,
+                )
+            )
+        )
+        recent = [
+            OrderSummary(
+                wo_no=r.wo_no,
+                category_code=r.category_code,
+                region_code=r.region_code,
+                address=(r.location or {}).get("address"),
+                latitude=(r.location or {}).get("latitude"),
+                longitude=(r.location or {}).get("longitude"),
+                text=f"{r.title}\n{r.content}",
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+        candidate = order.model_copy(update={"category_code": found.category_code})
+        from hub.workflow.duplicates import summary_of
+
+        match = find_duplicate(summary_of(candidate), recent, self.policy)
+        return match.wo_no if match else None
+
+    def _children(
+        self, conn: Connection, order: WorkOrder, found: Split, now: datetime
+    ) -> list[str]:
+        """Each matter becomes an order of its own, received now, routed by its category."""
+        submissions = [
+            NewOrder(
+                WorkOrderSubmission(
+                    channel=order.origin.channel,
+                    appeal_type=order.appeal_type,
+                    category_code=child.category_code,
+                    title=order.title[:90] + f"（{index}）",
+                    content=child.text or order.content,
+                    urgency=order.urgency,
+                    location=order.location,
+                    requester=order.requester,
+                    occurred_at=order.occurred_at,
+                ),
+                SYSTEM,
+            )
+            for index, child in enumerate(found.children, start=1)
+        ]
+        receipts = receive_many(
+            conn,
+            submissions,
+            catalogue=self.catalogue,
+            now=now,
+            response_minutes=self.response_minutes,
+        )
+        children = [r.wo_no for r in receipts if not isinstance(r, Exception)]
+        conn.execute(
+            work_orders.update()
+            .where(work_orders.c.wo_no.in_(children))
+            .values(parent_wo_no=order.wo_no)
+        )
+        return children

@@ -1,0 +1,288 @@
+"""The work-order flow of one process: policies, router, dispatcher, feedback, supervision.
+
+The bus handlers, the `jingkai sweep` commands and the Airflow tasks all call these
+methods, so an order moves the same way whichever of them picks it up. Each sweep finds
+work left half done (an order received but not routed, an assignment not delivered, a
+supervision mark due) and finishes it; running a sweep twice does nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine, and_, select
+
+from hub.bus.consumer import Defer, Handler, Message, Retry
+from hub.config import Settings
+from hub.model.base import utcnow
+from hub.model.codes import EventAction, WorkOrderState
+from hub.model.work_order import NewEvent, WorkOrder
+from hub.reference import load_reference
+from hub.services import workflow
+from hub.services.actions import WorkflowContext
+from hub.services.catalogue import Catalogue, CatalogueCache
+from hub.services.clock import PolicyClock
+from hub.services.dispatch import Dispatcher, DispatchPolicy, due_for_dispatch
+from hub.services.feedback import FeedbackResult, poll
+from hub.services.pool import ConnectorPool
+from hub.services.reply import send_reply
+from hub.services.routing import Router
+from hub.store.schema import work_orders
+from hub.workflow import actions
+from hub.workflow.calendar import WorkingCalendar, load_calendar
+from hub.workflow.dispatch_policy import DispatchPolicy as TriagePolicy
+from hub.workflow.dispatch_policy import load_dispatch_policy
+from hub.workflow.sla import SlaPolicy, load_sla_policy
+from hub.workflow.states import HANDLING, InvalidTransition
+from hub.workflow.supervision import MarksMade, due_marks
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR = "system:supervisor"
+SUPERVISED_STATES = [s.value for s in HANDLING]
+
+
+@dataclass(frozen=True)
+class Policies:
+    sla: SlaPolicy
+    calendar: WorkingCalendar
+    triage: TriagePolicy
+
+
+def load_policies(settings: Settings) -> Policies:
+    directory = settings.policies_dir
+    return Policies(
+        load_sla_policy(directory / "sla.yaml"),
+        load_calendar(directory / "calendars"),
+        load_dispatch_policy(directory / "dispatch.yaml", load_reference(directory)),
+    )
+
+
+@dataclass
+class SweepReport:
+    done: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.done[key] = self.done.get(key, 0) + n
+
+
+class FlowRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        catalogue: CatalogueCache | None = None,
+        dispatch_policy: DispatchPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.catalogues = catalogue or CatalogueCache(engine)
+        self.policies = load_policies(settings)
+        self.clock = PolicyClock(self.policies.sla, self.policies.calendar)
+        self.pool = ConnectorPool(settings, engine)
+        self.dispatch_policy = dispatch_policy or DispatchPolicy()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.catalogues.get()
+
+    def context(self) -> WorkflowContext:
+        return WorkflowContext(self.engine, self.catalogue, self.clock)
+
+    def router(self) -> Router:
+        return Router(
+            self.engine,
+            self.catalogue,
+            self.policies.triage,
+            self.clock,
+            self.settings.response_minutes,
+        )
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.engine, self.pool, self.catalogue, self.dispatch_policy)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # --- bus handlers ---------------------------------------------------------------------
+
+    def handlers(self) -> dict[str, Handler]:
+        table: dict[str, Handler] = {
+            "route": self._on_received,
+            "reply": self._on_reply,
+            "notice": self._on_notice,
+            "dispatch.inbox": self._on_dispatch,
+        }
+        for name in self.pool.names():
+            table[f"dispatch.{name}"] = self._on_dispatch
+        return table
+
+    def _on_received(self, message: Message) -> None:
+        self.router().route(str(message.payload["wo_no"]))
+
+    def _on_dispatch(self, message: Message) -> None:
+        payload = message.payload
+        results = self.dispatcher.dispatch(str(payload["wo_no"]), payload.get("unit_code"))
+        waiting = [r for r in results if r.outcome in ("retry", "wait")]
+        if waiting:
+            first = min(r.retry_at or utcnow() for r in waiting)
+            delay = max(0.5, (first - utcnow()).total_seconds())
+            raise Defer(delay, "; ".join(r.reason or r.outcome for r in waiting))
+
+    def _on_reply(self, message: Message) -> None:
+        try:
+            send_reply(self.pool, str(message.payload["wo_no"]))
+        except Exception as exc:
+            raise Retry(f"{type(exc).__name__}: {exc}") from exc
+
+    def _on_notice(self, message: Message) -> None:
+        payload = message.payload
+        try:
+            self.dispatcher.notify(
+                str(payload["wo_no"]),
+                str(payload["unit_code"]),
+                str(payload.get("kind") or "notice"),
+                message.message_id,
+            )
+        except Exception as exc:
+            raise Retry(f"{type(exc).__name__}: {exc}") from exc
+
+    # --- sweeps (also the Airflow tasks) --------------------------------------------------
+
+    def sweep_route(self, older_than: timedelta = timedelta(seconds=0)) -> SweepReport:
+        """Orders received but not routed (the bus message was lost, or the worker died)."""
+        report = SweepReport()
+        cutoff = utcnow() - older_than
+        query = (
+            select(work_orders.c.wo_no)
+            .where(
+                and_(
+                    work_orders.c.status == WorkOrderState.RECEIVED.value,
+                    work_orders.c.triage_queue.is_(None),
+                    work_orders.c.created_at <= cutoff,
+                )
+            )
+            .order_by(work_orders.c.id)
+        )
+        with self.engine.connect() as conn:
+            pending = list(conn.execute(query).scalars())
+        router = self.router()
+        for wo_no in pending:
+            report.count(router.route(wo_no))
+        return report
+
+    def sweep_dispatch(self, now: datetime | None = None) -> SweepReport:
+        """Assignments not yet delivered whose (re)try time has come."""
+        report = SweepReport()
+        seen: set[tuple[str, str]] = set()
+        for wo_no, unit in due_for_dispatch(self.engine, now or utcnow()):
+            if (wo_no, unit) in seen:
+                continue
+            seen.add((wo_no, unit))
+            for delivery in self.dispatcher.dispatch(wo_no, unit):
+                report.count(delivery.outcome)
+        return report
+
+    def sweep_feedback(self, connectors: list[str] | None = None) -> SweepReport:
+        """Poll each connector with a status operation for the tasks it still has open."""
+        report = SweepReport()
+        for name in connectors or self.pool.names():
+            if self.pool.operation(name, "status") is None:
+                continue
+            result: FeedbackResult = poll(self.pool, name, self.clock)
+            report.count("applied", result.applied)
+            report.count("unchanged", result.unchanged)
+            report.count("failed", len(result.failed))
+        return report
+
+    def sweep_supervise(self, now: datetime | None = None) -> SweepReport:
+        """Warn, urge, escalate and count overdue days for orders being handled."""
+        now = now or utcnow()
+        report = SweepReport()
+        query = (
+            select(work_orders.c.wo_no)
+            .where(work_orders.c.status.in_(SUPERVISED_STATES))
+            .order_by(work_orders.c.id)
+        )
+        with self.engine.connect() as conn:
+            candidates = list(conn.execute(query).scalars())
+        for wo_no in candidates:
+            made: list[str] = []
+
+            def decide(_conn: Any, order: WorkOrder, made: list[str] = made) -> actions.Change:
+                return self._supervision_change(order, now, made)
+
+            try:
+                workflow.run(self.engine, wo_no, decide, now=now)
+            except InvalidTransition:
+                continue
+            for kind in made:
+                report.count(kind)
+        return report
+
+    def _supervision_change(
+        self, order: WorkOrder, now: datetime, made: list[str]
+    ) -> actions.Change:
+        rules = self.policies.sla.supervision
+        marks_made = MarksMade.from_json(order.supervision)
+        marks = due_marks(order.sla, marks_made, now, self.policies.calendar, rules)
+        change = actions.Change(order.status, order.status)
+        if not marks:
+            return change
+        working = [a for a in order.assignments if a.state in actions.WORKING]
+        for mark in marks:
+            made.append(mark.kind)
+            change.events.append(
+                NewEvent(
+                    mark.action,
+                    SUPERVISOR,
+                    order.status,
+                    order.status,
+                    note=_mark_note(mark.kind, mark.overdue_days),
+                    data=mark.event_data(),
+                )
+            )
+            if mark.action is EventAction.URGED:
+                change.messages.extend(
+                    actions.notice_message(order.wo_no, a.unit_code, a.connector, "urge")
+                    for a in working
+                )
+            if mark.action is EventAction.SUPERVISED:
+                unit = rules.supervising_unit
+                connector = (
+                    self.catalogue.units[unit].connector if unit in self.catalogue.units else None
+                )
+                change.messages.append(
+                    actions.notice_message(order.wo_no, unit, connector, "supervise")
+                )
+        change.fields["supervision"] = marks_made.record(marks).to_json()
+        return change
+
+    def sweep(self, which: str) -> SweepReport:
+        sweeps: dict[str, Callable[[], SweepReport]] = {
+            "route": self.sweep_route,
+            "dispatch": self.sweep_dispatch,
+            "feedback": self.sweep_feedback,
+            "supervise": self.sweep_supervise,
+        }
+        return sweeps[which]()
+
+
+def _mark_note(kind: str, overdue_days: int | None) -> str:
+    notes = {
+        "warned": "临近办理时限，预警 (deadline approaching: warning)",
+        "urged": "办理时限当日，催办 (due today: urging notice sent)",
+        "supervised": "已超期，督办 (overdue: escalated to the supervising office)",
+        "overdue": f"已超期 {overdue_days or 0} 个工作日 (overdue working days)",
+    }
+    return notes[kind]
+
+
+__all__ = ["FlowRuntime", "Policies", "SweepReport", "load_policies"]

@@ -1,0 +1,221 @@
+"""The bus against real brokers (memory, RabbitMQ) and real databases (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from bus_helpers import (
+    FAST,
+    ByKey,
+    Recorder,
+    add_outbox,
+    drain,
+    letters,
+    private_bus,
+    processed,
+    unpublished,
+    wait_until,
+)
+from sqlalchemy import Engine, select
+
+from hub.bus import Bus, BusRunner, Defer, Handler, Retry, RetryPolicy, relay_once, start_bus
+from hub.bus.topology import TOPIC_RECEIVED, queue_specs
+from hub.config import Settings
+from hub.store.schema import outbox
+
+
+@pytest.fixture
+def bus(broker_url: str) -> Iterator[Bus]:
+    with private_bus(broker_url) as declared:
+        yield declared
+
+
+@pytest.fixture
+def bus_settings(settings: Settings, broker_url: str) -> Settings:
+    return replace(settings, broker_url=broker_url)
+
+
+def run(engine: Engine, settings: Settings, bus: Bus, handler: Handler, **kw: Any) -> BusRunner:
+    """Consume `route` with `handler` on the test's private topology."""
+    return start_bus(engine, settings, {"route": handler}, topology=bus.topology, **kw)
+
+
+def with_policy(bus: Bus, policy: RetryPolicy) -> Bus:
+    """The same private queues with another retry policy (it lives in the topology)."""
+    specs = tuple(replace(spec, retry=policy) for spec in bus.topology.queues)
+    bus.topology = replace(bus.topology, queues=specs)
+    return bus
+
+
+def test_queues_follow_the_connectors() -> None:
+    specs = {s.name: s.topics for s in queue_specs(["weaver_env", "seeyon_urban"])}
+    assert specs == {
+        "route": ("work_order.received", "work_order.reroute"),
+        "dispatch.inbox": ("dispatch.inbox",),
+        "dispatch.seeyon_urban": ("dispatch.seeyon_urban",),
+        "dispatch.weaver_env": ("dispatch.weaver_env",),
+        "feedback": ("feedback.*",),
+        "notice": ("notice.*",),
+        "reply": ("reply.*",),
+    }
+    assert FAST.backoff(1) == 0.05 and FAST.backoff(2) == 0.1 and FAST.backoff(9) == 0.2
+
+
+def test_relay_publishes_each_row_once_and_marks_it(engine: Engine, bus: Bus) -> None:
+    received = add_outbox(engine, 5)
+    dispatched = add_outbox(engine, 1, topic="dispatch.weaver_env", payload={"unit": "JKQ-HBJ"})
+    assert relay_once(engine, bus) == 6
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox).order_by(outbox.c.id)).all()
+    assert all(r.published_at is not None and r.attempts == 0 for r in rows)
+    assert relay_once(engine, bus) == 0
+
+    route = drain(bus, bus.topology.queue_name(bus.topology.spec("route")))
+    assert [b["message_id"] for b in route] == received  # in id order, each once
+    assert route[0] == {
+        "message_id": received[0],
+        "topic": TOPIC_RECEIVED,
+        "key": "JK20250100000000",
+        "payload": {"n": 0},
+    }
+    weaver = drain(bus, bus.topology.queue_name(bus.topology.spec("dispatch.weaver_env")))
+    assert [(b["message_id"], b["payload"]) for b in weaver] == [
+        (dispatched[0], {"unit": "JKQ-HBJ"})
+    ]
+
+
+def test_a_failed_publish_is_recorded_and_tried_again(
+    engine: Engine, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = add_outbox(engine, 2)
+
+    def broker_down(*_: object, **__: object) -> None:
+        raise ConnectionError("broker down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bus, "publish", broker_down)
+        assert relay_once(engine, bus) == 0
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox).order_by(outbox.c.id)).all()
+    assert [(r.attempts, r.last_error, r.published_at) for r in rows] == [
+        (1, "ConnectionError: broker down", None),
+        (0, None, None),  # the batch stops at the first failure, keeping the order
+    ]
+    assert relay_once(engine, bus) == 2
+    queue = bus.topology.queue_name(bus.topology.spec("route"))
+    assert [b["message_id"] for b in drain(bus, queue)] == [first, second]
+
+
+def test_a_message_delivered_twice_is_processed_once(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    handler = Recorder()
+    with run(engine, bus_settings, bus, handler, relay=False):
+        bus.publish(TOPIC_RECEIVED, "JK1", {"n": 1}, "m-1")
+        bus.publish(TOPIC_RECEIVED, "JK1", {"n": 1}, "m-1")  # a relay that crashed before marking
+        bus.publish(TOPIC_RECEIVED, "JK2", {"n": 2}, "m-2")
+        wait_until(lambda: len(processed(engine)) == 2, what="both ids processed")
+        wait_until(lambda: len(handler.calls) >= 2)
+    assert handler.ids() == ["m-1", "m-2"]
+    assert sorted(processed(engine)) == ["m-1", "m-2"]
+
+
+def test_failures_are_retried_and_in_the_end_dead_lettered(
+    engine: Engine, bus_settings: Settings, bus: Bus, broker_url: str
+) -> None:
+    """Two messages side by side (RabbitMQ delays take a whole second): one fails once and
+    then succeeds, the other fails every time and becomes a dead letter."""
+    with_policy(bus, replace(FAST, max_attempts=2))
+    flaky = Recorder(Retry("OA 系统忙 (busy)", delay=0.01))
+    broken = Recorder(then=ValueError("电话 13812341234 无效"))
+    (flaky_id,) = add_outbox(engine, 1, key="flaky")
+    (broken_id,) = add_outbox(engine, 1, payload={"phone": "13812341234"}, key="broken")
+    with run(engine, bus_settings, bus, ByKey(flaky=flaky, broken=broken), relay_interval=0.05):
+        wait_until(lambda: flaky_id in processed(engine), what="processed after a retry")
+        wait_until(lambda: len(letters(engine)) == 1, what="a dead letter")
+    assert flaky.attempts() == [1, 2] and broken.attempts() == [1, 2]
+    (letter,) = letters(engine)
+    assert (letter.source, letter.stream, letter.payload_format) == ("bus", "route", "json")
+    assert json.loads(letter.payload) == {
+        "message_id": broken_id,
+        "topic": TOPIC_RECEIVED,
+        "key": "broken",
+        "payload": {"phone": "13812341234"},
+    }
+    assert "2 次尝试后失败 (failed after 2 attempts): ValueError: 电话" in letter.reason
+    # Settled: a redelivery of the dead message will not run the handler again.
+    assert sorted(processed(engine)) == sorted([flaky_id, broken_id])
+    if broker_url.startswith("amqp"):
+        dead = bus.topology.dead_letter_queue_name
+        wait_until(
+            lambda: [b["message_id"] for b in drain(bus, dead)] == [broken_id],
+            timeout=5,
+            what="the message in RabbitMQ's dead-letter queue",
+        )
+
+
+def test_defer_uses_up_no_attempt_but_is_bounded(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    with_policy(bus, replace(FAST, max_attempts=1, max_defers=1))
+    once = Recorder(Defer(0.01, "circuit open"), None)
+    always = Recorder(then=Defer(0, "circuit open"))
+    (once_id,) = add_outbox(engine, 1, key="once")
+    add_outbox(engine, 1, key="always")
+    with run(engine, bus_settings, bus, ByKey(once=once, always=always), relay_interval=0.05):
+        wait_until(lambda: once_id in processed(engine), what="processed after a deferral")
+        wait_until(lambda: len(letters(engine)) == 1, what="a dead letter")
+    assert once.attempts() == [1, 1]  # with max_attempts=1: the deferral was no attempt
+    assert always.attempts() == [1, 1]  # deferred once (max_defers), then counted as failed
+    (letter,) = letters(engine)
+    assert json.loads(letter.payload)["key"] == "always"
+    assert "推迟次数过多 (deferred 1 times): circuit open" in letter.reason
+
+
+class CountingBus(Bus):
+    """Counts what reaches the broker, to see whether two relays publish a row twice."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus.url, bus.topology)
+        self.quorum = bus.quorum
+        self.sent: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def publish(
+        self, topic: str, key: str | None, payload: Any, message_id: str, headers: Any = None
+    ) -> None:
+        super().publish(topic, key, payload, message_id, headers)
+        with self._count_lock:
+            self.sent[message_id] += 1
+
+
+def test_two_relays_at_once_process_each_message_once(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    ids = add_outbox(engine, 200)
+    counting = CountingBus(bus)
+    handler = Recorder()
+
+    def relay() -> None:
+        while relay_once(engine, counting, limit=20):
+            pass
+
+    try:
+        with run(engine, bus_settings, bus, handler, relay=False):
+            relays = [threading.Thread(target=relay) for _ in range(2)]
+            for thread in relays:
+                thread.start()
+            for thread in relays:
+                thread.join(60)
+            assert unpublished(engine) == 0
+            wait_until(lambda: len(processed(engine)) == 200, what="all 200 processed")
+    finally:
+        counting.close()
+    assert set(counting.sent) == set(ids) and max(counting.sent.values()) == 1
+    assert sorted(handler.ids()) == sorted(ids)  # each handled exactly once
