@@ -26,11 +26,15 @@ install: $(STAMP)
 run: install
 	BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) bash scripts/run.sh
 
-# PostgreSQL: CI exports HUB_TEST_POSTGRES_URL (.ci/run); otherwise start a local one if we can.
+# PostgreSQL and RabbitMQ: CI exports HUB_TEST_POSTGRES_URL and HUB_TEST_AMQP_URL (.ci/run);
+# otherwise start local ones if we can.
 test: install
 	@if [ -z "$$HUB_TEST_POSTGRES_URL" ]; then \
 	  url=$$(bash scripts/ci-postgres.sh 2>/dev/null) || echo "PostgreSQL unavailable: its tests will skip"; \
 	  export HUB_TEST_POSTGRES_URL=$$url; fi; \
+	if [ -z "$$HUB_TEST_AMQP_URL" ]; then \
+	  url=$$(bash scripts/ci-rabbitmq.sh 2>/dev/null) || echo "RabbitMQ unavailable: its tests will skip"; \
+	  export HUB_TEST_AMQP_URL=$$url; fi; \
 	$(BIN)/python -m pytest
 
 lint: install

@@ -165,9 +165,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.dlq_command == "list":
         for letter in letters:
             state = "已重放 replayed" if letter.replayed_at else "待处理 pending"
-            print(
+            print(  # a bus letter's reason quotes an exception, which may quote personal data
                 f"#{letter.id} {letter.source}/{letter.stream or '-'} {state} "
-                f"{letter.created_at:%Y-%m-%d %H:%M} {letter.field_path or '-'}: {letter.reason}"
+                f"{letter.created_at:%Y-%m-%d %H:%M} {letter.field_path or '-'}: "
+                f"{mask_text(letter.reason)}"
             )
             if args.show_payload:
                 print("   " + mask_text(str(letter.original()))[:500])
@@ -224,6 +225,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     print("正在停止 stopping…", flush=True)
     runner.stop()
     print("已停止 stopped", flush=True)
+    return 0
+
+
+SWEEPS = ("route", "dispatch", "feedback", "supervise")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The functions the Airflow DAGs call: each finishes work left half done."""
+    from hub.services.runtime import FlowRuntime
+
+    runtime = FlowRuntime(get_settings(), get_engine())
+    try:
+        for which in args.which:
+            report = runtime.sweep(which)
+            done = ", ".join(f"{k}={v}" for k, v in sorted(report.done.items())) or "无 nothing"
+            print(f"{which}: {done}", flush=True)
+    finally:
+        runtime.close()
     return 0
 
 
@@ -327,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("ids", nargs="*", type=int, help="死信编号，缺省为全部待处理")
     worker = sub.add_parser("worker", help="运行总线：发件箱中继与消费者 (relay and consumers)")
     worker.add_argument("--queues", help="只消费这些队列，逗号分隔 (e.g. route,dispatch.inbox)")
+    sweep = sub.add_parser(
+        "sweep", help="补办半途的工作：分单、派单、反馈轮询、督办 (finish half-done work)"
+    )
+    sweep.add_argument(
+        "which", nargs="+", choices=SWEEPS, help="route | dispatch | feedback | supervise"
+    )
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")
     sandbox.add_argument("--data-dir", default="var/sandbox", help="各系统 SQLite 文件目录")
@@ -343,6 +368,7 @@ COMMANDS = {
     "connectors": cmd_connectors,
     "dlq": cmd_dlq,
     "worker": cmd_worker,
+    "sweep": cmd_sweep,
     "sandbox": cmd_sandbox,
 }
 

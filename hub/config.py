@@ -34,6 +34,9 @@ class Settings:
     jurisdiction_id: str = "jingkai.gov.cn"
     # memory:// is kombu's in-process broker (embedded default); amqp://… is RabbitMQ.
     broker_url: str = "memory://"
+    # `jingkai serve` relays and consumes in each API process (the embedded default);
+    # off when a separate `jingkai worker` runs, and off for plain library use.
+    embedded_worker: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,6 +53,7 @@ class Settings:
             idempotency_ttl_hours=int(os.environ.get("HUB_IDEMPOTENCY_TTL_HOURS", "24")),
             response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),
             broker_url=os.environ.get("HUB_BROKER_URL") or "memory://",
+            embedded_worker=os.environ.get("HUB_EMBEDDED_WORKER", "1") == "1",
         )
 
 

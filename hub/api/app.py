@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.embedded_worker:
+            from hub.bus.runner import start_bus
+
+            state.bus = start_bus(engine, settings, state.runtime().handlers())
         yield
         state.close()
 

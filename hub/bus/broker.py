@@ -92,8 +92,8 @@ class _Timer(threading.Thread):
                 _, _, action = heapq.heappop(self._due)
             try:
                 action()
-            except Exception:
-                log.exception("delayed republish failed; the sweeps will pick the work up")
+            except Exception as exc:
+                log.error("delayed republish failed (%s); the sweeps will find the work", exc)
 
     def stop(self) -> int:
         """Stop; returns how many delayed messages were still waiting (and are dropped)."""
@@ -233,6 +233,8 @@ class Bus:
         )
 
     def _producer(self) -> Producer:
+        if self._closed:
+            raise RuntimeError("bus is closed")
         producer: Producer | None = getattr(self._local, "producer", None)
         if producer is None:
             conn = self.connection()

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.bus.broker import Bus
+from hub.bus.errors import describe
 from hub.bus.topology import QueueSpec
 from hub.model.base import utcnow
 from hub.store.db import transaction
@@ -177,8 +178,10 @@ class QueueConsumer(ConsumerMixin):
         while not self.should_stop:
             try:
                 self.run(safety_interval=self.safety_interval)
-            except Exception:
-                log.exception("queue %s: consumer loop failed; restarting", self.name)
+            except Exception as exc:
+                log.error(
+                    "queue %s: consumer loop failed (%s); restarting", self.name, describe(exc)
+                )
                 time.sleep(1)
 
     def stop(self) -> None:
@@ -206,11 +209,11 @@ class QueueConsumer(ConsumerMixin):
             return
         except Exception as exc:  # a handler's failure is retried, not fatal
             log.warning(
-                "queue %s: %s attempt %d failed",
+                "queue %s: %s attempt %d failed: %s",
                 self.name,
                 msg.message_id,
                 msg.attempt,
-                exc_info=True,
+                describe(exc),
             )
             self._failed(message, msg, f"{type(exc).__name__}: {exc}", None)
             return
@@ -244,12 +247,13 @@ class QueueConsumer(ConsumerMixin):
             return
         wait = policy.backoff(msg.attempt) if delay is None else max(delay, 0.0)
         log.info(
-            "queue %s: %s retry %d/%d in %.1fs",
+            "queue %s: %s retry %d/%d in %.1fs (%s)",
             self.name,
             msg.message_id,
             msg.attempt + 1,
             policy.max_attempts,
             wait,
+            reason,
         )
         headers = self._headers(message, **{ATTEMPT_HEADER: msg.attempt + 1})
         self.bus.publish_later(self.queue_name, message.payload, headers, wait)
@@ -261,7 +265,7 @@ class QueueConsumer(ConsumerMixin):
         If the database cannot take the letter now, the message comes back after the
         longest backoff instead: it is never dropped on a database outage.
         """
-        payload = _original(msg) if msg else _raw_text(message)
+        payload: str | bytes = _original(msg) if msg else message.body
         try:
             with transaction(self.engine) as conn:
                 add_dead_letter(
@@ -278,8 +282,10 @@ class QueueConsumer(ConsumerMixin):
             log.info("queue %s: %s was settled meanwhile", self.name, msg and msg.message_id)
             message.ack()
             return
-        except Exception:
-            log.exception("queue %s: cannot store a dead letter; message kept", self.name)
+        except Exception as exc:
+            log.error(
+                "queue %s: cannot store a dead letter (%s); message kept", self.name, describe(exc)
+            )
             if msg is None:  # not hub work; RabbitMQ keeps it in the dead-letter queue
                 message.reject()
                 return
@@ -290,8 +296,3 @@ class QueueConsumer(ConsumerMixin):
             return
         log.error("queue %s: dead letter: %s", self.name, reason)
         message.reject()
-
-
-def _raw_text(message: KombuMessage) -> str:
-    body = message.body
-    return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)

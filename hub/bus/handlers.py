@@ -14,4 +14,6 @@ def default_handlers(engine: Engine, settings: Settings) -> dict[str, Handler]:
     Each handler must be idempotent: the bus delivers at least once and skips only the
     message ids it has recorded as processed.
     """
-    return {}
+    from hub.services.runtime import FlowRuntime
+
+    return FlowRuntime(settings, engine).handlers()

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, select
 
 from hub.bus.broker import Bus
+from hub.bus.errors import describe
 from hub.model.base import utcnow
 from hub.store.db import transaction
 from hub.store.schema import outbox
@@ -41,8 +42,17 @@ def _claim(limit: int) -> Select[Any]:
     )
 
 
+def _pending(engine: Engine) -> bool:
+    """A cheap look first: an idle relay should not take SQLite's writer lock every poll."""
+    query = select(outbox.c.id).where(outbox.c.published_at.is_(None)).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
 def _relay_batch(engine: Engine, bus: Bus, limit: int) -> tuple[int, bool]:
     """(rows published, whether a publish failed)."""
+    if not _pending(engine):
+        return 0, False
     published: list[int] = []
     failed = False
     with transaction(engine) as conn:
@@ -51,7 +61,7 @@ def _relay_batch(engine: Engine, bus: Bus, limit: int) -> tuple[int, bool]:
                 bus.publish(row.topic, row.key, row.payload, row.message_id)
             except Exception as exc:  # recorded on the row; the loop backs off
                 failed = True
-                log.warning("outbox %s: publish failed: %s", row.message_id, exc)
+                log.warning("outbox %s: publish failed: %s", row.message_id, describe(exc))
                 conn.execute(
                     outbox.update()
                     .where(outbox.c.id == row.id)
@@ -107,8 +117,8 @@ class Relay:
         while not self._stopped.is_set():
             try:
                 count, failed = _relay_batch(self.engine, self.bus, self.limit)
-            except Exception:
-                log.exception("outbox relay failed")
+            except Exception as exc:
+                log.error("outbox relay failed: %s", describe(exc))
                 count, failed = 0, True
             failures = failures + 1 if failed else 0
             if count >= self.limit and not failed:

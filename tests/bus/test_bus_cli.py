@@ -56,7 +56,7 @@ def test_dlq_replay_sends_a_bus_letter_round_again(
     settings = replace(settings, broker_url=broker_url)
     payload = {"wo_no": "JK202501010000001", "phone": "13812341234"}
     with private_bus(broker_url, replace(FAST, max_attempts=1)) as bus:
-        failing = Recorder(then=RuntimeError("路由规则缺失 (no rule)"))
+        failing = Recorder(then=RuntimeError("路由规则缺失 (no rule) 13812341234"))
         with start_bus(engine, settings, {"route": failing}, topology=bus.topology):
             (first_id,) = add_outbox(engine, 1, payload=payload)
             wait_until(lambda: len(letters(engine)) == 1, what="a dead letter")
@@ -65,7 +65,8 @@ def test_dlq_replay_sends_a_bus_letter_round_again(
         assert main(["dlq", "list", "--source", "bus", "--show-payload"]) == 0
         listed = capsys.readouterr().out
         assert f"#{letter.id} bus/route 待处理 pending" in listed
-        assert "RuntimeError: 路由规则缺失" in listed
+        assert "RuntimeError: 路由规则缺失 (no rule) 13812341234" not in listed
+        assert "RuntimeError: 路由规则缺失 (no rule) 138****1234" in listed  # reason masked too
         assert "13812341234" not in listed and "138****1234" in listed  # masked
 
         assert main(["dlq", "replay", str(letter.id)]) == 0

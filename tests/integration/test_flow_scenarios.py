@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flow_helpers import Hub, running_hub
 from integration_helpers import sandbox_for
 
 from hub.sandbox import Sandbox
+from hub.store.work_orders import list_events
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +123,131 @@ def test_scenario_3_down_to_the_village_through_the_town_inbox(hub: Hub, keys: A
     unit = hub.client.get(f"/api/v1/org-units/{village}", headers={"X-API-Key": keys.staff})
     assert unit.status_code in (200, 404)
     assert village.startswith("JKQ-T") and "-V" in village  # a village, not a department
+
+
+@pytest.fixture
+def quiet_hub(sandbox: Sandbox, database_url: str, tmp_path: Path) -> Iterator[Hub]:
+    """The API without the worker: orders wait as received until someone acts."""
+    with running_hub(sandbox, database_url, tmp_path, bus=False) as running:
+        yield running
+
+
+def test_scenario_1_answered_directly_within_half_an_hour(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    receipt = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="consultation",
+        title="营业执照变更在哪里办理",
+        content="经开区哪里办理营业执照变更？",
+        requester={"name": "陈明", "phone": "13812341234"},
+    )
+    wo_no = receipt["wo_no"]
+    answer = "请到经开区政务服务中心一楼市场监管窗口办理，可网上预约。"
+    done = hub.act(keys.staff, wo_no, "answer", content=answer)
+    assert done["status"] == "answered_directly"
+    stored = hub.order(keys.staff, wo_no)
+    assert stored["closed_at"] is not None
+    assert stored["sla"]["responded_at"] <= stored["sla"]["response_due"]
+    timeline = hub.timeline(wo_no)
+    assert [e["action"] for e in timeline["events"]] == ["received", "answered"]
+    with hub.runtime.engine.connect() as conn:
+        [answered] = [
+            e for e in list_events(conn, wo_no, public_only=True) if e.action == "answered"
+        ]
+    assert answered.data["within_response_target"] is True
+    assert answered.data["response_minutes"] < 30
+    assert "13812341234" not in str(timeline)
+    # Routing later finds nothing to do: the order is closed.
+    assert hub.runtime.router().route(wo_no) == "skipped"
+    # A closed order cannot be answered or dispatched again.
+    again = hub.act(keys.staff, wo_no, "answer", 409, content=answer)
+    assert "直接答复办结" in again["error"]["message"]
+
+
+def test_scenario_4_returned_once_and_reassigned(hub: Hub, keys: Any) -> None:
+    """Housing returns a property-management matter; the return is upheld and reassigned."""
+    receipt = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="complaint",
+        category_code="HOUSING-QUALITY",
+        title="楼道墙体开裂",
+        content="小区物业不维修楼道墙体裂缝，多次反映无人处理。",
+        location={"address": "经开区幸福小区3号楼"},
+        requester={"name": "孙丽", "phone": "13912345678"},
+    )
+    wo_no = receipt["wo_no"]
+    order = hub.wait_for(keys.staff, wo_no, delivered)
+    [lead] = order["assignments"]
+    assert lead["unit_code"] == "JKQ-ZJJ"
+    # Housing (Tongda via its database) returns it with a reason.
+    hub.control(
+        "tongda",
+        "POST",
+        f"/by-wo-no/{lead['external_id']}/return",
+        json={"operator": "钱经办", "opinion": "属于社区物业管理事项，不属于本单位职责"},
+    )
+    hub.runtime.sweep_feedback()
+    order = hub.order(keys.staff, wo_no)
+    assert order["status"] == "returned"
+    # A second return by the same unit is refused by the rules (kept as a note for staff).
+    again = hub.act(keys.staff, wo_no, "return", 409, unit_code="JKQ-ZJJ", reason="再次退回")
+    assert again["error"]["code"] in ("returned_before", "no_assignment", "invalid_transition")
+    # Objection reviewed: the return is upheld and the community takes it over.
+    done = hub.act(
+        keys.staff,
+        wo_no,
+        "reassign",
+        unit_code="JKQ-T02-V01",
+        uphold_return=True,
+        note="派单异议成立，改派社区",
+    )
+    assert done["status"] == "triaged"
+    order = hub.wait_for(keys.staff, wo_no, lambda o: o["status"] == "dispatched")
+    units = [(a["unit_code"], a["state"]) for a in order["assignments"]]
+    assert units == [("JKQ-ZJJ", "returned"), ("JKQ-T02-V01", "dispatched")]
+    actions = [e["action"] for e in hub.timeline(wo_no)["events"]]
+    assert "returned" in actions and "reassigned" in actions
+
+
+def test_scenario_5_overdue_and_supervised(quiet_hub: Hub, keys: Any) -> None:
+    """Warning, urging on the due day, escalation after it, overdue days counted — once each."""
+    hub = quiet_hub
+    receipt = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="complaint",
+        category_code="ENV-NOISE",
+        title="工地夜间施工噪音",
+        content="工地每晚施工到凌晨，噪音扰民。",
+        requester={"name": "周洋", "phone": "13812341234"},
+    )
+    wo_no = receipt["wo_no"]
+    assert hub.runtime.router().route(wo_no) == "dispatched"
+    assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
+    order = hub.order(keys.staff, wo_no)
+    sla = order["sla"]
+    warn_at, due = (datetime.fromisoformat(sla[k]) for k in ("warn_at", "resolve_due"))
+    assert warn_at < due
+
+    def sweep(at: datetime) -> dict[str, int]:
+        return hub.runtime.sweep_supervise(now=at).done
+
+    assert sweep(warn_at - timedelta(minutes=1)) == {}
+    assert sweep(warn_at + timedelta(minutes=1)) == {"warned": 1}
+    assert sweep(warn_at + timedelta(minutes=2)) == {}  # a mark is made once
+    assert sweep(due - timedelta(minutes=1)).get("urged") == 1
+    late = sweep(due + timedelta(days=7))
+    assert late.get("supervised") == 1 and late.get("overdue") == 1
+    assert sweep(due + timedelta(days=7)) == {}
+    actions = [e["action"] for e in hub.timeline(wo_no)["events"]]
+    marks = [a for a in actions if a in ("warned", "urged", "supervised", "overdue")]
+    # warning, then urging; escalation and the overdue count come together, a week late
+    assert marks[:2] == ["warned", "urged"]
+    assert sorted(marks[2:]) == ["overdue", "supervised"]
+    with hub.runtime.engine.connect() as conn:
+        overdue = [e for e in list_events(conn, wo_no, public_only=False) if e.action == "overdue"]
+    assert overdue[-1].data["overdue_days"] >= 4  # a week late: at least 4 working days
+    urged = hub.client.get("/api/v1/work-orders/" + wo_no, headers={"X-API-Key": keys.staff})
+    assert urged.json()["status"] == "dispatched"  # marks, not states
