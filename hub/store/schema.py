@@ -93,6 +93,8 @@ assignments = Table(
     Column("next_attempt_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Feedback finds the assignment by the department system's id.
+    Index("ix_assignments_connector_external_id", "connector", "external_id"),
 )
 
 # Append-only (triggers in the migration refuse UPDATE and DELETE): the public timeline

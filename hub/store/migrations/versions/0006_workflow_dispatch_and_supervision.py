@@ -36,6 +36,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.create_index(
+            'ix_assignments_connector_external_id', ['connector', 'external_id'], unique=False
+        )
 
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('triage_queue', sa.String(length=16), nullable=True))
@@ -58,6 +61,7 @@ def downgrade() -> None:
         batch_op.drop_column('triage_queue')
 
     with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index('ix_assignments_connector_external_id')
         batch_op.drop_column('next_attempt_at')
         batch_op.drop_column('last_error')
         batch_op.drop_column('attempts')
