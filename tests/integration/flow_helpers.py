@@ -6,6 +6,7 @@ module's sandbox runs, so the flow reads configs exactly as `make run` does.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,6 +92,14 @@ class Hub:
                 raise AssertionError(f"{wo_no} did not get there: {order['status']} {order}")
             time.sleep(0.05)
 
+    def edit(self, kind: str, name: str, old: str, new: str) -> None:
+        """Change this hub's copy of a connector or mapping file before it is first used."""
+        folder = self.settings.connectors_dir if kind == "connector" else self.settings.mappings_dir
+        path = folder / f"{name}.yaml"
+        text = path.read_text("utf-8")
+        assert old in text, (name, old)
+        path.write_text(text.replace(old, new), "utf-8")
+
     def control(self, system: str, method: str, path: str, **kwargs: Any) -> Any:
         return control(self.sandbox, system, method, path, **kwargs)
 
@@ -99,12 +108,14 @@ class Hub:
 def running_hub(
     sandbox: Sandbox, database_url: str, tmp_path: Path, *, bus: bool = True
 ) -> Iterator[Hub]:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS_DIR, mappings)
     settings = Settings(
         home=tmp_path,
         database_url=database_url,
         policies_dir=POLICIES,
         connectors_dir=rebased_connectors(sandbox, tmp_path / "connectors"),
-        mappings_dir=MAPPINGS_DIR,
+        mappings_dir=mappings,
     )
     with sandbox_env(sandbox.tongda_database), pytest.MonkeyPatch.context() as patch:
         patch.setenv("HUB_ALLOW_PRIVATE", "1")

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from flow_helpers import Hub, running_hub
-from integration_helpers import sandbox_for
+from flow_helpers import Hub
 
-from hub.sandbox import Sandbox
 from hub.store.work_orders import list_events
 
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with sandbox_for(tmp_path_factory, "weaver", "seeyon", "tongda", "hotline") as running:
-        yield running
-
-
-@pytest.fixture
-def hub(sandbox: Sandbox, database_url: str, tmp_path: Path) -> Iterator[Hub]:
-    for system in ("weaver", "seeyon", "tongda", "hotline"):
-        sandbox_reset(sandbox, system)
-    with running_hub(sandbox, database_url, tmp_path) as running:
-        yield running
-
-
-def sandbox_reset(sandbox: Sandbox, system: str) -> None:
-    from integration_helpers import control
-
-    control(sandbox, system, "POST", "/reset")
+pytest_plugins = ["flow_fixtures"]
 
 
 def delivered(order: dict[str, Any]) -> bool:
@@ -123,13 +100,6 @@ def test_scenario_3_down_to_the_village_through_the_town_inbox(hub: Hub, keys: A
     unit = hub.client.get(f"/api/v1/org-units/{village}", headers={"X-API-Key": keys.staff})
     assert unit.status_code in (200, 404)
     assert village.startswith("JKQ-T") and "-V" in village  # a village, not a department
-
-
-@pytest.fixture
-def quiet_hub(sandbox: Sandbox, database_url: str, tmp_path: Path) -> Iterator[Hub]:
-    """The API without the worker: orders wait as received until someone acts."""
-    with running_hub(sandbox, database_url, tmp_path, bus=False) as running:
-        yield running
 
 
 def test_scenario_1_answered_directly_within_half_an_hour(quiet_hub: Hub, keys: Any) -> None:

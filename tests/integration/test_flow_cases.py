@@ -1,0 +1,196 @@
+"""The flow's other paths: merge, emergency, out of scope, revisit, split, scope, faults."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flow_helpers import Hub
+
+from hub.services.dispatch import DispatchPolicy
+from hub.store.work_orders import list_events
+
+pytest_plugins = ["flow_fixtures"]
+
+
+def delivered(order: dict[str, Any]) -> bool:
+    states = [a["delivery_state"] for a in order["assignments"]]
+    return bool(states) and all(s in ("delivered", "inbox") for s in states)
+
+
+def status_is(*wanted: str) -> Any:
+    return lambda order: order["status"] in wanted
+
+
+def internal_events(hub: Hub, wo_no: str) -> list[Any]:
+    with hub.runtime.engine.connect() as conn:
+        return list_events(conn, wo_no, public_only=False)
+
+
+LAMP = {
+    "channel": "portal",
+    "appeal_type": "help",
+    "title": "村东头三盏路灯不亮",
+    "content": "前进村东头三盏路灯连续一周不亮，晚上出行不便。",
+    "location": {"address": "永安镇前进村东头", "region_code": "130199001001"},
+    "requester": {"name": "刘强", "phone": "13912345678"},
+}
+
+
+def test_a_repeat_of_an_open_order_is_merged_into_it(hub: Hub, keys: Any) -> None:
+    first = hub.submit(keys.portal, **LAMP)["wo_no"]
+    hub.wait_for(keys.staff, first, delivered)
+    repeat = {**LAMP, "content": "前进村东头那三盏路灯还是不亮，晚上走路很黑。"}
+    second = hub.submit(keys.portal, **repeat)["wo_no"]
+    merged = hub.wait_for(keys.staff, second, status_is("duplicate"))
+    assert merged["duplicate_of"] == first and merged["assignments"] == []
+    target = hub.order(keys.staff, first)
+    assert target["merged"] == [second] and target["status"] == "dispatched"
+    assert "merged" in [e["action"] for e in hub.timeline(first)["events"]]
+
+
+def test_other_place_is_not_merged(hub: Hub, keys: Any) -> None:
+    first = hub.submit(keys.portal, **LAMP)["wo_no"]
+    hub.wait_for(keys.staff, first, delivered)
+    elsewhere = {
+        **LAMP,
+        "title": "小区路灯不亮",
+        "location": {"address": "幸福社区5号楼", "region_code": "130199002001"},
+    }
+    second = hub.submit(keys.portal, **elsewhere)["wo_no"]
+    order = hub.wait_for(keys.staff, second, lambda o: o["status"] != "received")
+    assert order["status"] != "duplicate" and order["duplicate_of"] is None
+
+
+def test_emergency_is_transferred_at_once(hub: Hub, keys: Any) -> None:
+    wo_no = hub.submit(
+        keys.portal,
+        channel="app",
+        appeal_type="help",
+        title="楼下着火了",
+        content="幸福小区3号楼一楼着火了，浓烟很大，请马上来人！",
+        requester={"name": "吴刚", "phone": "13712345678"},
+    )["wo_no"]
+    order = hub.wait_for(keys.staff, wo_no, status_is("transferred_emergency"))
+    assert order["assignments"] == [] and order["closed_at"] is not None
+    [event] = [e for e in internal_events(hub, wo_no) if e.action == "transferred"]
+    assert event.data["hotline"] == "119"
+
+
+def test_out_of_scope_is_told_the_right_route(hub: Hub, keys: Any) -> None:
+    wo_no = hub.submit(
+        keys.portal,
+        channel="portal",
+        appeal_type="complaint",
+        title="请求干预法院案件",
+        content="我和开发商的合同纠纷已经在法院诉讼中，希望政府出面让法院判我赢。",
+        requester={"name": "郑海", "phone": "13612345678"},
+    )["wo_no"]
+    order = hub.wait_for(keys.staff, wo_no, status_is("out_of_scope"))
+    assert order["reply"]["content"]  # the route told to the requester
+    assert "法院" in order["reply"]["content"] or "诉讼" in order["reply"]["content"]
+    requester = hub.client.get(f"/api/v1/work-orders/{wo_no}?query_code=X")
+    assert requester.status_code == 404
+
+
+def test_dissatisfied_revisit_reopens_to_the_same_lead(hub: Hub, keys: Any) -> None:
+    wo_no = hub.submit(keys.portal, **LAMP)["wo_no"]
+    order = hub.wait_for(keys.staff, wo_no, delivered)
+    [lead] = order["assignments"]
+    village = lead["unit_code"]
+    hub.act(keys.staff, wo_no, "sign", unit_code=village)
+    hub.act(keys.staff, wo_no, "feedback", unit_code=village, content="已更换灯泡")
+    hub.act(keys.staff, wo_no, "reply", content="路灯已修复。")
+    first_clock = hub.order(keys.staff, wo_no)["sla"]["clock_started_at"]
+    done = hub.act(keys.staff, wo_no, "revisit", satisfaction="4", comment="只修了一盏")
+    assert done["status"] == "reopened"
+    order = hub.wait_for(keys.staff, wo_no, lambda o: delivered(o) and len(o["assignments"]) == 2)
+    old, new = order["assignments"]
+    assert (old["unit_code"], old["state"]) == (village, "withdrawn")
+    assert (new["unit_code"], new["role"], new["state"]) == (village, "lead", "dispatched")
+    assert order["sla"]["clock_started_at"] > first_clock  # a new round for the same lead
+    assert new["due_at"] == order["sla"]["resolve_due"]
+    assert order["closed_at"] is None
+    hub.act(keys.staff, wo_no, "feedback", unit_code=village, content="三盏均已修复")
+    hub.act(keys.staff, wo_no, "reply", content="三盏路灯均已修复。")
+    assert hub.act(keys.staff, wo_no, "revisit", satisfaction="2")["status"] == "revisited"
+    assert hub.act(keys.staff, wo_no, "close")["status"] == "archived"
+    assert hub.act(keys.staff, wo_no, "close", 409)["error"]["code"] == "invalid_transition"
+
+
+def test_a_unit_key_acts_only_on_its_own_assignment(hub: Hub, keys: Any) -> None:
+    wo_no = hub.submit(
+        keys.portal,
+        channel="app",
+        appeal_type="complaint",
+        category_code="ENV-NOISE",
+        title="夜间施工噪音",
+        content="工地夜间施工噪音扰民。另外渣土车撒漏泥土。",
+        requester={"name": "王芳", "phone": "13812341234"},
+    )["wo_no"]
+    hub.wait_for(keys.staff, wo_no, delivered)
+    signed = hub.act(keys.env_unit, wo_no, "sign")
+    assert signed["status"] == "signed"
+    refused = hub.act(keys.env_unit, wo_no, "sign", 403, unit_code="JKQ-CGJ")
+    assert refused["error"]["code"] == "forbidden_unit"
+    staff_only = hub.act(keys.env_unit, wo_no, "reply", 403, content="x")
+    assert staff_only["error"]["code"] == "forbidden_scope"
+    assert hub.act(keys.env_unit, wo_no, "sign", 409)["error"]["code"] == "no_assignment"
+    bad = hub.act(keys.env_unit, wo_no, "extend", 422, days=0, reason="x")
+    assert bad["error"]["code"] == "invalid_body"
+    assert hub.act(keys.staff, wo_no, "fly", 404)["error"]["code"] == "unknown_action"
+
+
+def test_a_refusal_falls_back_to_the_inbox_with_an_alert(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    hub.edit("mapping", "seeyon_start", '{const: "JKQ_CGJ_SQ"}', '{const: "NO_SUCH_TEMPLATE"}')
+    wo_no = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="complaint",
+        category_code="URB-MUCK-SPILL",
+        title="渣土车撒漏",
+        content="渣土车沿长江大道撒漏泥土。",
+        requester={"name": "何军", "phone": "13812341234"},
+    )["wo_no"]
+    assert hub.runtime.router().route(wo_no) == "dispatched"
+    assert hub.runtime.sweep_dispatch().done == {"inbox": 1}
+    [assignment] = hub.order(keys.staff, wo_no)["assignments"]
+    assert assignment["delivery_state"] == "inbox"
+    [alert] = [e for e in internal_events(hub, wo_no) if e.data.get("alert")]
+    assert "1001" in (alert.note or "") and not alert.public
+    assert hub.control("seeyon", "GET", "/tasks") == []
+
+
+def test_a_system_down_keeps_orders_waiting_then_delivers_once(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    hub.edit("connector", "weaver_env", "open_seconds: 60", "open_seconds: 1")
+    hub.edit("connector", "weaver_env", "failure_threshold: 5", "failure_threshold: 2")
+    hub.runtime.dispatch_policy = DispatchPolicy(max_attempts=3, backoff_base=0.05)
+    hub.runtime.pool.adapter("weaver_env")  # the WSDL is loaded; then the system goes down
+    hub.control("weaver", "POST", "/faults", json={"fail_next": 50, "fail_status": 503})
+    wo_no = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="complaint",
+        category_code="ENV-NOISE",
+        title="夜间施工噪音",
+        content="工地夜间施工噪音扰民。",
+        requester={"name": "王芳", "phone": "13812341234"},
+    )["wo_no"]
+    assert hub.runtime.router().route(wo_no) == "dispatched"
+    outcomes: list[str] = []
+    for _ in range(6):
+        time.sleep(0.1)
+        outcomes += list(hub.runtime.sweep_dispatch().done)
+    assert "wait" in outcomes  # the circuit opened: no attempt spent while it is open
+    [assignment] = hub.order(keys.staff, wo_no)["assignments"]
+    assert assignment["delivery_state"] in ("pending", "failed")
+    hub.control("weaver", "DELETE", "/faults")
+    deadline = time.monotonic() + 10
+    while hub.order(keys.staff, wo_no)["assignments"][0]["delivery_state"] != "delivered":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        hub.runtime.sweep_dispatch()
+    tasks = [t for t in hub.control("weaver", "GET", "/tasks") if t["hub_wo_no"] == wo_no]
+    assert len(tasks) == 1
