@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub import __version__
-from hub.api import actions, observability, reference, work_orders
+from hub.api import actions, callbacks, observability, reference, work_orders
 from hub.api.bodies import document_models
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodyLimitMiddleware
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(work_orders.router)
     app.include_router(actions.router)
+    app.include_router(callbacks.router)
     app.include_router(reference.router)
     app.include_router(observability.router)
     try:

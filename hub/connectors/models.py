@@ -134,6 +134,17 @@ class CircuitBreaker(Strict):
     half_open_probes: PositiveInt = 1
 
 
+class Callback(Strict):
+    """Pushed status changes (`POST /api/v1/callbacks/{connector}`), HMAC-signed.
+
+    The shared secret is the password of `connection` (AIRFLOW_CONN_<ID>), never the YAML.
+    """
+
+    connection: str = Field(pattern=IDENT, description="connection id holding the HMAC secret")
+    mapping: str = Field(pattern=IDENT, description="inbound mapping to status_update")
+    max_skew_seconds: int = Field(300, ge=30, le=3600)
+
+
 class Limits(Strict):
     max_response_bytes: PositiveInt = 10 * 1024 * 1024
     max_redirects: int = Field(3, ge=0, le=10)
@@ -251,6 +262,7 @@ class ConnectorConfig(Strict):
     limits: Limits = Limits()
     streams: list[Stream] = Field(default_factory=list)
     operations: list[Operation] = Field(default_factory=list)
+    callback: Callback | None = None
 
     @property
     def writes(self) -> bool:

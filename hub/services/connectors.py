@@ -109,12 +109,14 @@ def check(settings: Settings, engine: Engine, name: str, path: Path) -> CheckRep
         for mapping in sorted(
             {s.mapping for s in config.streams}
             | {m for o in config.operations for m in (o.mapping, o.response_mapping) if m}
+            | ({config.callback.mapping} if config.callback else set())
         ):
             mapping_for(settings, mapping)
             report.good(f"映射已编译 (mapping compiled): {mapping}")
-        if config.connection:
-            resolve_connection(config.connection)
-            report.good(f"密钥已解析 (secret resolved): {config.connection}")
+        callback = config.callback.connection if config.callback else None
+        for connection in [c for c in (config.connection, callback) if c]:
+            resolve_connection(connection)
+            report.good(f"密钥已解析 (secret resolved): {connection}")
         check_hosts(path, config, AllowList.from_env())
         report.good("出站地址在允许列表内 (hosts allowed)")
         adapter = open_adapter(config, path, engine)

@@ -36,6 +36,7 @@ SANDBOX_ENV = {
     "HUB_ALLOWED_HOSTS": "127.0.0.1",
     "AIRFLOW_CONN_WEAVER_ENV": "soap://hub:weaver-sandbox@127.0.0.1:8101",
     "AIRFLOW_CONN_SEEYON_URBAN": "http://hub:seeyon-sandbox@127.0.0.1:8102",
+    "AIRFLOW_CONN_SEEYON_URBAN_CALLBACK": "http://:seeyon-callback-secret@",
     "AIRFLOW_CONN_HEBEI_NETWORK": "soap://exchange_user:hebei-sandbox@127.0.0.1:8104",
     "AIRFLOW_CONN_HOTLINE_CENTRE": "http://:hotline-sandbox-key@127.0.0.1:8105",
 }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from flow_helpers import Hub
 
+from hub.services.callbacks import sign
 from hub.services.dispatch import DispatchPolicy
+from hub.store.dead_letters import list_dead_letters
 from hub.store.work_orders import list_events
 
 pytest_plugins = ["flow_fixtures"]
@@ -194,3 +197,77 @@ def test_a_system_down_keeps_orders_waiting_then_delivers_once(quiet_hub: Hub, k
         hub.runtime.sweep_dispatch()
     tasks = [t for t in hub.control("weaver", "GET", "/tasks") if t["hub_wo_no"] == wo_no]
     assert len(tasks) == 1
+
+
+SECRET = "seeyon-callback-secret"  # AIRFLOW_CONN_SEEYON_URBAN_CALLBACK in the sandbox env
+
+
+def push(hub: Hub, body: bytes, *, nonce: str, at: int | None = None, secret: str = SECRET) -> Any:
+    stamp = str(at if at is not None else int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Timestamp": stamp,
+        "X-Hub-Nonce": nonce,
+        "X-Hub-Signature": sign(secret, stamp, nonce, body),
+    }
+    return hub.client.post("/api/v1/callbacks/seeyon_urban", content=body, headers=headers)
+
+
+def state_body(flow_id: str, state: int, name: str, opinion: str = "") -> bytes:
+    data = {
+        "flowId": flow_id,
+        "state": state,
+        "stateName": name,
+        "currentNode": "城管执法中队",
+        "updateTime": "2026-11-27 10:00:00",
+        "handler": "赵队长",
+        "opinion": opinion,
+    }
+    return json.dumps({"code": 0, "message": "成功", "data": data}, ensure_ascii=False).encode()
+
+
+def test_signed_callbacks_move_the_order_and_replays_are_refused(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    wo_no = hub.submit(
+        keys.staff,
+        channel="hotline",
+        appeal_type="complaint",
+        category_code="URB-MUCK-SPILL",
+        title="渣土车撒漏",
+        content="渣土车沿长江大道撒漏泥土。",
+        requester={"name": "何军", "phone": "13812341234"},
+    )["wo_no"]
+    hub.runtime.router().route(wo_no)
+    assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
+    [assignment] = hub.order(keys.staff, wo_no)["assignments"]
+    flow_id = assignment["external_id"]
+
+    signed = push(hub, state_body(flow_id, 1, "处理中"), nonce="nonce-0001")
+    assert signed.status_code == 200, signed.text
+    assert signed.json() == {"applied": 1, "unchanged": 0, "unknown": []}
+    assert hub.order(keys.staff, wo_no)["status"] == "in_progress"
+
+    replay = push(hub, state_body(flow_id, 1, "处理中"), nonce="nonce-0001")
+    assert (replay.status_code, replay.json()["error"]["code"]) == (409, "replayed")
+    forged = push(hub, state_body(flow_id, 3, "已办结"), nonce="nonce-0002", secret="guess")
+    assert (forged.status_code, forged.json()["error"]["code"]) == (401, "bad_signature")
+    stale = push(hub, state_body(flow_id, 3, "已办结"), nonce="nonce-0003", at=1_700_000_000)
+    assert (stale.status_code, stale.json()["error"]["code"]) == (401, "stale_timestamp")
+    assert hub.order(keys.staff, wo_no)["status"] == "in_progress"  # none of them acted
+
+    bad = push(hub, b'{"code": 0, "data": {"state": 1}}', nonce="nonce-0004")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "unmappable")
+    with hub.runtime.engine.connect() as conn:
+        [letter] = list_dead_letters(conn, "seeyon_urban")
+    assert letter.stream == "callback" and letter.payload == '{"code": 0, "data": {"state": 1}}'
+
+    done = push(hub, state_body(flow_id, 3, "已办结", "已清扫并处罚"), nonce="nonce-0005")
+    assert done.json()["applied"] == 1
+    order = hub.order(keys.staff, wo_no)
+    assert order["status"] == "resolved"
+    assert order["assignments"][0]["feedback"] == "已清扫并处罚"
+    again = push(hub, state_body(flow_id, 3, "已办结", "已清扫并处罚"), nonce="nonce-0006")
+    assert again.json() == {"applied": 0, "unchanged": 1, "unknown": []}
+    unknown = push(hub, state_body("999", 1, "处理中"), nonce="nonce-0007")
+    assert unknown.json()["unknown"] == ["999"]
+    assert hub.client.post("/api/v1/callbacks/weaver_env", content=b"{}").status_code == 404
