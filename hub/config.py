@@ -37,6 +37,10 @@ class Settings:
     # `jingkai serve` relays and consumes in each API process (the embedded default);
     # off when a separate `jingkai worker` runs, and off for plain library use.
     embedded_worker: bool = False
+    # Seconds between the embedded route/dispatch sweeps (0 = off; Airflow sweeps too).
+    sweep_seconds: float = 30.0
+    # How long one worker holds an assignment while it calls the department system.
+    dispatch_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,6 +58,8 @@ class Settings:
             response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),
             broker_url=os.environ.get("HUB_BROKER_URL") or "memory://",
             embedded_worker=os.environ.get("HUB_EMBEDDED_WORKER", "1") == "1",
+            sweep_seconds=float(os.environ.get("HUB_SWEEP_SECONDS", "30")),
+            dispatch_lease_seconds=float(os.environ.get("HUB_DISPATCH_LEASE_SECONDS", "60")),
         )
 
 

@@ -37,8 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.embedded_worker:
             from hub.bus.runner import start_bus
+            from hub.services.sweeper import Sweeper
 
             state.bus = start_bus(engine, settings, state.runtime().handlers())
+            if settings.sweep_seconds > 0:
+                state.sweeper = Sweeper(state.runtime(), settings.sweep_seconds).start()
         yield
         state.close()
 

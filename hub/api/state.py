@@ -21,6 +21,7 @@ from hub.services.actions import WorkflowContext
 from hub.services.catalogue import CatalogueCache
 from hub.services.group_commit import GroupCommitter
 from hub.services.runtime import FlowRuntime
+from hub.services.sweeper import Sweeper
 from hub.store.api_keys import ApiKey
 from hub.store.db import is_sqlite
 
@@ -47,6 +48,7 @@ class HubState:
 
     flow: FlowRuntime | None = field(default=None, init=False)
     bus: BusRunner | None = field(default=None, init=False)
+    sweeper: Sweeper | None = field(default=None, init=False)
 
     def runtime(self) -> FlowRuntime:
         """The work-order flow (policies, router, dispatcher), loaded on first use."""
@@ -63,6 +65,8 @@ class HubState:
             self.bus.wake()
 
     def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
         if self.bus is not None:
             self.bus.stop()
         if self.flow is not None:

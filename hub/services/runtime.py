@@ -86,7 +86,9 @@ class FlowRuntime:
         self.policies = load_policies(settings)
         self.clock = PolicyClock(self.policies.sla, self.policies.calendar)
         self.pool = ConnectorPool(settings, engine)
-        self.dispatch_policy = dispatch_policy or DispatchPolicy()
+        self.dispatch_policy = dispatch_policy or DispatchPolicy(
+            lease=timedelta(seconds=settings.dispatch_lease_seconds)
+        )
 
     @property
     def catalogue(self) -> Catalogue:
