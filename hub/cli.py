@@ -198,32 +198,41 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from kombu.exceptions import OperationalError
 
-    from hub.bus.handlers import default_handlers
-    from hub.bus.runner import start_bus
+    from hub.bus.runner import select_queues, start_bus, topology_for
     from hub.logging_setup import LOG_CONFIG
+    from hub.services.runtime import FlowRuntime
+    from hub.services.sweeper import Sweeper
 
-    logging.config.dictConfig(LOG_CONFIG)
     settings = get_settings()
     engine = get_engine()
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    runtime = FlowRuntime(settings, engine)
+    handlers = runtime.handlers()
+    try:
+        select_queues(topology_for(settings), handlers, queues)
+    except ValueError as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    logging.config.dictConfig(LOG_CONFIG)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     try:
-        runner = start_bus(engine, settings, default_handlers(engine, settings), queues)
-    except ValueError as exc:
-        print(f"错误 error: {exc}", file=sys.stderr)
-        return 2
+        runner = start_bus(engine, settings, handlers, queues)
     except OperationalError as exc:
         print(f"无法连接消息代理 (cannot reach the broker): {exc}", file=sys.stderr)
         return 1
     consuming = ", ".join(c.name for c in runner.consumers) or "无 none"
     print(f"总线工作进程已启动 worker started: broker={runner.bus.safe_url}", flush=True)
     print(f"  消费队列 consuming: {consuming}   发件箱中继 outbox relay: on", flush=True)
+    sweeper = Sweeper(runtime, settings.sweep_seconds).start() if settings.sweep_seconds else None
     while not stopping.wait(1.0):
         pass
     print("正在停止 stopping…", flush=True)
+    if sweeper is not None:
+        sweeper.stop()
     runner.stop()
+    runtime.close()
     print("已停止 stopped", flush=True)
     return 0
 

@@ -120,6 +120,8 @@ class Bus:
             else {"polling_interval": MEMORY_POLLING_INTERVAL}
         )
         self._template = Connection(url, transport_options=options, connect_timeout=5)
+        if not self._template.hostname:  # memory:// has none; kombu warns on every connect
+            self._template.hostname = "localhost"
         self.quorum = False
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -130,7 +132,7 @@ class Bus:
     @property
     def safe_url(self) -> str:
         """The URL without its password, for logs and the console."""
-        return str(self._template.as_uri())
+        return str(self._template.as_uri()) if self.native_delays else self.url
 
     def connection(self) -> Connection:
         """A new, not yet connected kombu connection with the bus's options."""
@@ -159,17 +161,22 @@ class Bus:
             for spec in self.topology.queues:
                 self.queue(spec).bind(channel).declare()
             self.topology.dead_letter_queue(quorum=self.quorum).bind(channel).declare()
-            if not self.native_delays:
-                return
-            prefix = self.topology.delay_prefix
-            declare_native_delayed_delivery_exchanges_and_queues(
-                conn, "quorum" if self.quorum else "classic", prefix=prefix
-            )
-            for spec in self.topology.queues:
-                name = self.topology.queue_name(spec)
-                addressed = Queue(name, self.topology.exchange, routing_key=retry_key(name))
-                bind_queue_to_native_delayed_delivery_exchange(conn, addressed, prefix=prefix)
+            if self.native_delays:
+                self._declare_delays(conn)
         log.info("bus topology declared on %s (quorum queues: %s)", self.safe_url, self.quorum)
+
+    def _declare_delays(self, conn: Connection) -> None:
+        """kombu's delay levels (shared by the vhost), and a way back to each of our queues:
+        the delivery exchange forwards `#._retry.<queue>` to our exchange, which has the
+        queue bound to that key alone."""
+        prefix = self.topology.delay_prefix
+        declare_native_delayed_delivery_exchanges_and_queues(
+            conn, "quorum" if self.quorum else "classic", prefix=prefix
+        )
+        for spec in self.topology.queues:
+            name = self.topology.queue_name(spec)
+            addressed = Queue(name, self.topology.exchange, routing_key=retry_key(name))
+            bind_queue_to_native_delayed_delivery_exchange(conn, addressed, prefix=prefix)
 
     def queue(self, spec: QueueSpec) -> Queue:
         """The kombu queue for a spec, with this broker's arguments (call after declare)."""
@@ -226,6 +233,7 @@ class Bus:
             headers=dict(headers or {}),
             serializer="json",
             delivery_mode=PERSISTENT,
+            mandatory=self.native_delays,  # RabbitMQ returns what no queue takes: log it
             message_id=body.get("message_id"),
             retry=True,
             retry_policy=PUBLISH_RETRY,
@@ -242,9 +250,22 @@ class Bus:
                 if self._closed:
                     raise RuntimeError("bus is closed")
                 self._connections.append(conn)
-            producer = Producer(self.connect(conn))
+            producer = Producer(self.connect(conn), on_return=self._unroutable)
             self._local.producer = producer
         return producer
+
+    def _unroutable(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        """No queue is bound to this topic: the broker drops it. That is a configuration
+        error (a connector without its dispatch queue), worth an error in the log; the
+        work itself is in the database, where the sweeps find it."""
+        message_id = getattr(message, "properties", {}).get("message_id")
+        log.error(
+            "unroutable message %s: exchange %r, routing key %r (%s)",
+            message_id,
+            exchange,
+            routing_key,
+            exc,
+        )
 
     def _delay_timer(self) -> _Timer:
         with self._lock:

@@ -137,7 +137,8 @@ def mark_settled(engine: Engine, consumer: str, message_id: str) -> None:
 class QueueConsumer(ConsumerMixin):
     """One queue, one handler, one thread; reconnects on its own (kombu's ConsumerMixin)."""
 
-    # Then `run` starts over, after looking at should_stop (kombu declares it None).
+    # Give up connecting after a few tries, so `run` comes round and sees should_stop
+    # (kombu's default, None, retries for ever).
     connect_max_retries = 3  # type: ignore[assignment]
 
     def __init__(

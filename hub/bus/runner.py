@@ -73,9 +73,11 @@ class BusRunner:
         self.stop()
 
 
-def _selected(
+def select_queues(
     topology: Topology, handlers: Mapping[str, Handler], queues: Collection[str] | None
 ) -> list[str]:
+    """The queues to consume: `queues` (default: all with a handler); ValueError if unknown
+    or without a handler."""
     known = {spec.name for spec in topology.queues}
     unknown = sorted((set(queues or ()) | set(handlers)) - known)
     if unknown:
@@ -105,7 +107,7 @@ def start_bus(
     for the configured connectors. Raises ValueError for unknown or unhandled queues.
     """
     topology = topology or topology_for(settings)
-    names = _selected(topology, handlers, queues)
+    names = select_queues(topology, handlers, queues)
     bus = Bus(settings.broker_url, topology)
     try:
         bus.declare()

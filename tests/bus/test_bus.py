@@ -178,6 +178,22 @@ def test_defer_uses_up_no_attempt_but_is_bounded(
     assert "推迟次数过多 (deferred 1 times): circuit open" in letter.reason
 
 
+def test_a_message_that_is_no_envelope_becomes_a_dead_letter(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    handler = Recorder()
+    with run(engine, bus_settings, bus, handler, relay=False):
+        bus.send(
+            {"hello": "world"}, exchange=bus.topology.exchange.name, routing_key=TOPIC_RECEIVED
+        )
+        wait_until(lambda: len(letters(engine)) == 1, what="a dead letter")
+    assert handler.calls == []
+    (letter,) = letters(engine)
+    assert (letter.stream, letter.payload_format) == ("route", "text")
+    assert json.loads(letter.payload) == {"hello": "world"}
+    assert letter.reason.startswith("无法解析 (malformed message)")
+
+
 class CountingBus(Bus):
     """Counts what reaches the broker, to see whether two relays publish a row twice."""
 
