@@ -34,6 +34,8 @@ class Settings:
     jurisdiction_id: str = "jingkai.gov.cn"
     # memory:// is kombu's in-process broker (embedded default); amqp://… is RabbitMQ.
     broker_url: str = "memory://"
+    # Put in front of every exchange and queue name: several hubs can share a vhost.
+    bus_prefix: str = ""
     # `jingkai serve` relays and consumes in each API process (the embedded default);
     # off when a separate `jingkai worker` runs, and off for plain library use.
     embedded_worker: bool = False
@@ -57,6 +59,7 @@ class Settings:
             idempotency_ttl_hours=int(os.environ.get("HUB_IDEMPOTENCY_TTL_HOURS", "24")),
             response_minutes=int(os.environ.get("HUB_RESPONSE_MINUTES", "30")),
             broker_url=os.environ.get("HUB_BROKER_URL") or "memory://",
+            bus_prefix=os.environ.get("HUB_BUS_PREFIX", ""),
             embedded_worker=os.environ.get("HUB_EMBEDDED_WORKER", "1") == "1",
             sweep_seconds=float(os.environ.get("HUB_SWEEP_SECONDS", "30")),
             dispatch_lease_seconds=float(os.environ.get("HUB_DISPATCH_LEASE_SECONDS", "60")),

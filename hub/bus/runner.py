@@ -32,7 +32,7 @@ def connector_names(settings: Settings) -> list[str]:
 
 
 def topology_for(settings: Settings, retry: RetryPolicy | None = None) -> Topology:
-    return Topology(queue_specs(connector_names(settings), retry))
+    return Topology(queue_specs(connector_names(settings), retry), prefix=settings.bus_prefix)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,9 +101,7 @@ def tasks_per_order(sandbox: Sandbox, database_url: str) -> Counter[str]:
     return count
 
 
-def test_sigkill_the_embedded_hub_while_orders_flow(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+def test_sigkill_the_embedded_hub_while_orders_flow(sandbox: Sandbox, tmp_path: Path) -> None:
     for system in SYSTEMS:
         control(sandbox, system, "POST", "/reset")
     database_url = f"sqlite:///{tmp_path / 'hub.db'}"
@@ -142,4 +141,49 @@ def test_sigkill_the_embedded_hub_while_orders_flow(
     assert api.starts == KILLS + 1
 
 
-__all__ = ["Process"]
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_sigkill_workers_and_the_api_with_rabbitmq(
+    sandbox: Sandbox, tmp_path: Path, database_url: str, amqp_url: str
+) -> None:
+    """Production shape: the API publishes, two `jingkai worker`s route and dispatch."""
+    for system in SYSTEMS:
+        control(sandbox, system, "POST", "/reset")
+    env = environment(sandbox, tmp_path, database_url, broker_url=amqp_url, embedded_worker=False)
+    env["HUB_BUS_PREFIX"] = f"crash{uuid.uuid4().hex[:6]}."
+    key = run_cli(env, "keys", "create", "--scope", "staff", "--name", "crash").splitlines()[-1]
+    api = api_process(env, tmp_path / "api.log")
+    workers = [Process(["worker"], env, tmp_path / f"worker{n}.log") for n in (1, 2)]
+    for process in (api, *workers):
+        process.start()
+    api.wait_ready()
+
+    results: dict[int, str] = {}
+    submitter = threading.Thread(target=submit_all, args=(lambda: api.url, key, results))
+    submitter.start()
+    rng = random.Random(7)
+    victims: list[Process] = [workers[0], workers[1], api, workers[0]]
+    try:
+        for victim in victims:
+            time.sleep(rng.uniform(0.3, 1.2))
+            victim.kill()
+            time.sleep(rng.uniform(0.0, 0.4))
+            victim.start()
+            if victim is api:
+                api.wait_ready()
+        submitter.join(180)
+        assert not submitter.is_alive()
+        deadline = time.monotonic() + 120
+        done, states = all_delivered(database_url)
+        while not done:
+            assert time.monotonic() < deadline, f"not all delivered: {states}"
+            time.sleep(0.5)
+            done, states = all_delivered(database_url)
+    finally:
+        for process in (api, *workers):
+            process.stop()
+
+    assert len(set(results.values())) == ORDERS
+    tasks = tasks_per_order(sandbox, database_url)
+    assert set(tasks) == set(results.values())  # none lost
+    assert set(tasks.values()) == {1}  # none dispatched twice
+    assert (api.starts, workers[0].starts, workers[1].starts) == (2, 3, 2)
