@@ -24,11 +24,13 @@ from hub.store.schema import work_orders
 from hub.workflow import actions
 from hub.workflow.actions import NewAssignment, SlaClock
 from hub.workflow.dispatch_policy import DispatchPolicy
-from hub.workflow.duplicates import OrderSummary, find_duplicate
+from hub.workflow.duplicates import OrderSummary, find_duplicate, summary_of
 from hub.workflow.triage import Dispatch, Emergency, Manual, OutOfScope, Split, triage
 
 SYSTEM = "system:router"
 MANUAL_QUEUE = "manual"
+#: How many recent orders of a category a new one is compared with, at most.
+DUPLICATE_CANDIDATES = 200
 OPEN = [s.value for s in WorkOrderState if s.is_open]
 
 Routed = Literal["dispatched", "split", "merged", "transferred", "rejected", "manual", "skipped"]
@@ -107,9 +109,19 @@ class Router:
         return change
 
     def _duplicate_of(self, conn: Connection, order: WorkOrder, found: Dispatch) -> str | None:
+        """An earlier open order of the same category at the same place, if one is similar.
+
+        Without any place there is nothing to compare; with a region code only that place's
+        orders are read, otherwise the most recent few of the category.
+        """
+        location = order.location
+        if location is None or not (
+            location.region_code or location.address or location.latitude is not None
+        ):
+            return None
         settings = self.policy.duplicates
         since = order.created_at - timedelta(hours=settings.window_hours)
-        rows = conn.execute(
+        query = (
             select(
                 work_orders.c.wo_no,
                 work_orders.c.category_code,
@@ -118,7 +130,8 @@ class Router:
                 work_orders.c.title,
                 work_orders.c.content,
                 work_orders.c.created_at,
-            ).where(
+            )
+            .where(
                 and_(
                     work_orders.c.category_code == found.category_code,
                     work_orders.c.status.in_(OPEN),
@@ -128,7 +141,11 @@ class Router:
                     work_orders.c.status != WorkOrderState.RECEIVED.value,
                 )
             )
+            .order_by(work_orders.c.id.desc())
+            .limit(DUPLICATE_CANDIDATES)
         )
+        if location.region_code:
+            query = query.where(work_orders.c.region_code == location.region_code)
         recent = [
             OrderSummary(
                 wo_no=r.wo_no,
@@ -140,11 +157,9 @@ class Router:
                 text=f"{r.title}\n{r.content}",
                 created_at=r.created_at,
             )
-            for r in rows
+            for r in conn.execute(query)
         ]
         candidate = order.model_copy(update={"category_code": found.category_code})
-        from hub.workflow.duplicates import summary_of
-
         match = find_duplicate(summary_of(candidate), recent, self.policy)
         return match.wo_no if match else None
 
