@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/mapping.py
 	$(BIN)/python bench/soap.py
+	$(BIN)/python bench/flow.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: | $(BIN)/python

@@ -237,7 +237,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-SWEEPS = ("route", "dispatch", "feedback", "supervise")
+SWEEPS = ("route", "dispatch", "feedback", "supervise", "housekeeping")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -359,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="补办半途的工作：分单、派单、反馈轮询、督办 (finish half-done work)"
     )
     sweep.add_argument(
-        "which", nargs="+", choices=SWEEPS, help="route | dispatch | feedback | supervise"
+        "which",
+        nargs="+",
+        choices=SWEEPS,
+        help="route | dispatch | feedback | supervise | housekeeping",
     )
     sub.add_parser("demo-keys", help="演示用密钥，保存在 var/demo-keys.env (embedded demo only)")
     sandbox = sub.add_parser("sandbox", help="启动模拟部门系统 (run the sandbox systems)")

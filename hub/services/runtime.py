@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, delete, select
 
 from hub.bus.consumer import Defer, Handler, Message, Retry
 from hub.config import Settings
@@ -32,7 +32,9 @@ from hub.services.feedback import FeedbackResult, poll
 from hub.services.pool import ConnectorPool
 from hub.services.reply import send_reply
 from hub.services.routing import Router
-from hub.store.schema import work_orders
+from hub.store.db import transaction
+from hub.store.idempotency import purge_expired
+from hub.store.schema import callback_nonces, processed_messages, work_orders
 from hub.workflow import actions
 from hub.workflow.calendar import WorkingCalendar, load_calendar
 from hub.workflow.dispatch_policy import DispatchPolicy as TriagePolicy
@@ -44,6 +46,10 @@ from hub.workflow.supervision import MarksMade, due_marks
 log = logging.getLogger(__name__)
 
 SUPERVISOR = "system:supervisor"
+#: Longer than any callback's allowed clock skew (max 3600 s in the connector schema).
+NONCE_KEEP = timedelta(hours=2)
+#: Longer than any redelivery of a bus message can arrive (retries back off to minutes).
+SETTLED_KEEP = timedelta(days=7)
 SUPERVISED_STATES = [s.value for s in HANDLING]
 
 
@@ -267,12 +273,33 @@ class FlowRuntime:
         change.fields["supervision"] = marks_made.record(marks).to_json()
         return change
 
+    def sweep_housekeeping(self, now: datetime | None = None) -> SweepReport:
+        """Forget what only mattered for a while: Idempotency-Key answers past their TTL,
+        callback nonces older than any accepted timestamp, settled bus message ids."""
+        now = now or utcnow()
+        report = SweepReport()
+        with transaction(self.engine) as conn:
+            ttl = timedelta(hours=self.settings.idempotency_ttl_hours)
+            report.count("idempotency_keys", purge_expired(conn, now, ttl))
+            nonces = conn.execute(
+                delete(callback_nonces).where(callback_nonces.c.seen_at < now - NONCE_KEEP)
+            )
+            report.count("callback_nonces", nonces.rowcount)
+            settled = conn.execute(
+                delete(processed_messages).where(
+                    processed_messages.c.processed_at < now - SETTLED_KEEP
+                )
+            )
+            report.count("processed_messages", settled.rowcount)
+        return report
+
     def sweep(self, which: str) -> SweepReport:
         sweeps: dict[str, Callable[[], SweepReport]] = {
             "route": self.sweep_route,
             "dispatch": self.sweep_dispatch,
             "feedback": self.sweep_feedback,
             "supervise": self.sweep_supervise,
+            "housekeeping": self.sweep_housekeeping,
         }
         return sweeps[which]()
 

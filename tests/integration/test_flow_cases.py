@@ -271,3 +271,36 @@ def test_signed_callbacks_move_the_order_and_replays_are_refused(quiet_hub: Hub,
     unknown = push(hub, state_body("999", 1, "处理中"), nonce="nonce-0007")
     assert unknown.json()["unknown"] == ["999"]
     assert hub.client.post("/api/v1/callbacks/weaver_env", content=b"{}").status_code == 404
+
+
+def test_housekeeping_forgets_only_what_has_expired(quiet_hub: Hub, keys: Any) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from hub.model.base import utcnow
+    from hub.store.schema import callback_nonces, idempotency_keys
+
+    hub = quiet_hub
+    body = {**LAMP, "attributes": {}}
+    response = hub.client.post(
+        "/api/v1/work-orders",
+        json=body,
+        headers={"X-API-Key": keys.portal, "Idempotency-Key": "k1"},
+    )
+    assert response.status_code == 201
+    push(hub, b"{}", nonce="nonce-house-1")  # rejected as unmappable, but the nonce is kept
+
+    def counts() -> tuple[int, int]:
+        with hub.runtime.engine.connect() as conn:
+            keys_left = conn.execute(select(func.count()).select_from(idempotency_keys))
+            nonces_left = conn.execute(select(func.count()).select_from(callback_nonces))
+            return keys_left.scalar_one(), nonces_left.scalar_one()
+
+    assert counts() == (1, 1)
+    assert hub.runtime.sweep_housekeeping().done.get("idempotency_keys") == 0
+    assert counts() == (1, 1)
+    later = utcnow() + timedelta(hours=hub.settings.idempotency_ttl_hours + 3)
+    report = hub.runtime.sweep_housekeeping(now=later).done
+    assert (report["idempotency_keys"], report["callback_nonces"]) == (1, 1)
+    assert counts() == (0, 0)
