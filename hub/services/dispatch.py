@@ -126,6 +126,27 @@ class Dispatcher:
 
     # --- one assignment -------------------------------------------------------------------
 
+    def lease(self, connector: str | None) -> timedelta:
+        """Longer than the longest call the connector's config allows.
+
+        Another worker may take the assignment over only once the first one's call must
+        have ended (every attempt timed out, every retry wait spent); otherwise its lookup
+        could miss a task the first call is still creating, and send a second one.
+        """
+        if connector is None:
+            return self.policy.lease
+        config = self.pool.config(connector)
+        attempts = config.retry.attempts
+        waits = max(config.retry.backoff.cap, config.retry.max_retry_after)
+        if not config.retry.respect_retry_after:
+            waits = config.retry.backoff.cap
+        call = timedelta(
+            seconds=attempts * (config.timeouts.connect + config.timeouts.read)
+            + (attempts - 1) * waits
+            + 5.0
+        )
+        return max(self.policy.lease, call)
+
     def _claim(self, assignment: Assignment, now: datetime) -> int | None:
         """Take the lease; the attempt number, or None if another worker holds it."""
         with transaction(self.engine) as conn:
@@ -144,7 +165,7 @@ class Dispatcher:
                 .values(
                     attempts=assignments.c.attempts + 1,
                     delivery_state=DeliveryState.SENT.value,
-                    next_attempt_at=now + self.policy.lease,
+                    next_attempt_at=now + self.lease(assignment.connector),
                     updated_at=now,
                 )
                 .returning(assignments.c.attempts)
@@ -217,7 +238,7 @@ class Dispatcher:
             return change
 
         try:
-            workflow.run(self.engine, order.wo_no, decide)
+            workflow.apply(self.engine, order.wo_no, decide)
         except InvalidTransition as exc:  # cancelled or merged meanwhile: nothing to record
             return Delivery(order.wo_no, assignment.unit_code, "skipped", reason=str(exc))
         outcome: Outcome = "inbox" if state is DeliveryState.INBOX else "delivered"
@@ -269,7 +290,7 @@ class Dispatcher:
                 current, _same(current, assignment), reason, SYSTEM, alert=True
             )
 
-        workflow.run(self.engine, order.wo_no, decide)
+        workflow.apply(self.engine, order.wo_no, decide)
         log.warning(
             "dispatch %s to %s failed, inbox fallback: %s", key, assignment.unit_code, reason
         )

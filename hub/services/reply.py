@@ -47,5 +47,5 @@ def send_reply(pool: ConnectorPool, wo_no: str) -> Sent:
         )
         return change
 
-    workflow.run(pool.engine, wo_no, decide)
+    workflow.apply(pool.engine, wo_no, decide)
     return "sent"

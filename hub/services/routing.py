@@ -55,7 +55,7 @@ class Router:
             outcome[0] = kind
             return change
 
-        workflow.run(self.engine, wo_no, decide)
+        workflow.apply(self.engine, wo_no, decide)
         return outcome[0]
 
     def _decide(

@@ -228,7 +228,7 @@ class FlowRuntime:
                 return self._supervision_change(order, now, made)
 
             try:
-                workflow.run(self.engine, wo_no, decide, now=now)
+                workflow.apply(self.engine, wo_no, decide, now=now)
             except InvalidTransition:
                 continue
             for kind in made:

@@ -14,11 +14,13 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from hub.model.service_matter import ServiceMatter
+from hub.model.service_matter import Case, ServiceMatter
 from hub.model.work_order import WorkOrderSubmission
+from hub.services.cases import judge_waiting_cases, store_case_batch
 from hub.services.catalogue import Catalogue
 from hub.services.intake import IntakeError, NewOrder, check_submission, receive_many
 from hub.store.matters import upsert_matters
+from hub.workflow.calendar import WorkingCalendar
 
 
 @dataclass
@@ -36,6 +38,8 @@ class SinkContext:
     catalogue: Catalogue
     now: datetime
     response_minutes: int = 30
+    #: Working days for case deadlines; None: the configured policies' calendar.
+    calendar: WorkingCalendar | None = None
 
 
 Sink = Callable[[Connection, Sequence[BaseModel], SinkContext], SinkResult]
@@ -84,10 +88,30 @@ def store_matters(
 ) -> SinkResult:
     matters = [r for r in records if isinstance(r, ServiceMatter)]
     counts = upsert_matters(conn, matters, source=context.source, now=context.now)
+    if counts.written:  # cases that came before their matter can be judged now
+        codes = [m.implementation_code for m in counts.written]
+        judge_waiting_cases(conn, codes, context.now, context.calendar)
+    return SinkResult(counts.inserted, counts.changed, counts.unchanged)
+
+
+def store_cases(conn: Connection, records: Sequence[BaseModel], context: SinkContext) -> SinkResult:
+    """Cases (办件), each judged against the matter version in force at its acceptance."""
+    batch = [r for r in records if isinstance(r, Case)]
+    counts = store_case_batch(
+        conn, batch, source=context.source, now=context.now, calendar=context.calendar
+    )
     return SinkResult(counts.inserted, counts.changed, counts.unchanged)
 
 
 SINKS: dict[str, Sink] = {
     "work_order": store_work_orders,
     "service_matter": store_matters,
+    "case": store_cases,
+}
+
+#: Targets whose records are keyed (this field) and stored idempotently: a re-sync skips
+#: records whose raw form was stored before, without mapping them (hub.store.fingerprints).
+FINGERPRINT_KEYS: dict[str, str] = {
+    "service_matter": "implementation_code",
+    "case": "case_no",
 }

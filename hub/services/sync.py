@@ -8,7 +8,9 @@ re-run writes nothing new (sinks deduplicate). Nothing is ever dropped silently.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -17,17 +19,29 @@ from sqlalchemy import Connection, Engine
 from hub.adapters.base import Adapter, Page
 from hub.connectors.models import ConnectorConfig, Stream
 from hub.mapping.batch import Failure, map_records
-from hub.mapping.engine import Mapping
+from hub.mapping.engine import Mapping, serialise_record
 from hub.mapping.errors import MappingError
 from hub.mapping.parsing import parse_page
 from hub.model.base import utcnow
 from hub.services.catalogue import Catalogue
-from hub.services.sinks import SINKS, SinkContext, SinkResult
+from hub.services.sinks import FINGERPRINT_KEYS, SINKS, SinkContext, SinkResult
 from hub.store.cursors import get_cursor, save_cursor
 from hub.store.db import transaction
 from hub.store.dead_letters import add_dead_letter
+from hub.store.fingerprints import (
+    KnownPage,
+    digester,
+    known_digests,
+    known_page,
+    page_digester,
+    prune_pages,
+    remember,
+    remember_page,
+    touch_page,
+)
 
 DEFAULT_MAX_PAGES = 1000
+DAY = timedelta(days=1)
 
 
 @dataclass
@@ -42,6 +56,8 @@ class PullResult:
     changed: int = 0
     unchanged: int = 0
     dead_letters: int = 0
+    #: Of `unchanged`: records skipped unmapped because their fingerprint was known.
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,10 @@ class MappedPage:
     models: list[BaseModel] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     page_error: str | None = None
+    #: Fingerprinted streams: the digest of each model's raw record, and how many records
+    #: were skipped because their digest was already stored.
+    digests: list[str] = field(default_factory=list)
+    skipped: int = 0
 
 
 def _charset(content_type: str) -> str | None:
@@ -71,8 +91,8 @@ def _charset(content_type: str) -> str | None:
     return None
 
 
-def map_page(mapping: Mapping, page: Page) -> MappedPage:
-    """Records of one page, mapped; a page that cannot even be parsed is one failure."""
+def read_page(mapping: Mapping, page: Page) -> MappedPage:
+    """Records of one page, not yet mapped; a page that cannot be parsed is one failure."""
     result = MappedPage(page)
     try:
         if page.rows is not None:
@@ -83,8 +103,39 @@ def map_page(mapping: Mapping, page: Page) -> MappedPage:
             result.records = mapping.records(parsed)
     except MappingError as exc:
         result.page_error = exc.reason
-        return result
-    result.models, result.failures = map_records(mapping, result.records)
+    return result
+
+
+def map_page(mapping: Mapping, page: Page) -> MappedPage:
+    """Records of one page, mapped; a page that cannot even be parsed is one failure."""
+    result = read_page(mapping, page)
+    if result.page_error is None:
+        result.models, result.failures = map_records(mapping, result.records)
+    return result
+
+
+def map_unseen(
+    mapping: Mapping,
+    result: MappedPage,
+    digest: Callable[[Any], str],
+    known: Callable[[list[str]], set[str]],
+) -> MappedPage:
+    """Map only the records whose digest is not `known`, keeping each model's digest."""
+    digests = [digest(record) for record in result.records]
+    seen = known(digests)
+    payload_format = "xml" if mapping.source == "xml" else "json"
+    for record, record_digest in zip(result.records, digests, strict=True):
+        if record_digest in seen:
+            result.skipped += 1
+            continue
+        try:
+            result.models.append(mapping.to_canonical(record))
+        except MappingError as exc:
+            result.failures.append(
+                Failure(serialise_record(record), payload_format, exc.field_path, exc.reason)
+            )
+            continue
+        result.digests.append(record_digest)
     return result
 
 
@@ -105,6 +156,19 @@ def _cursor_after(
     if best_text is None:
         return current
     return best_text if current is None or best_text > current else current
+
+
+def _later(stream: Stream, current: str | None, other: str | None) -> str | None:
+    """The later of two cursor values, compared as _cursor_after compares them."""
+    if other is None:
+        return current
+    if current is None:
+        return other
+    if stream.cursor is not None and stream.cursor.type == "id":
+        both = (current.lstrip("-").isdigit(), other.lstrip("-").isdigit())
+        if all(both):
+            return other if int(other) > int(current) else current
+    return other if other > current else current
 
 
 class StreamPuller:
@@ -135,6 +199,10 @@ class StreamPuller:
         self.catalogue = catalogue
         cursor = self.stream.cursor
         self._read_cursor = mapping.reader(cursor.field) if cursor else None
+        # Catalogue-like targets (matters, cases) skip records stored unchanged before.
+        self._key_field = FINGERPRINT_KEYS.get(mapping.target)
+        self._digest = digester(mapping.path, mapping.source) if self._key_field else None
+        self._page_digest = page_digester(mapping.path) if self._key_field else None
 
     def preview(self, limit: int) -> MappedPage:
         """The first page after the saved cursor, mapped; nothing is written."""
@@ -150,30 +218,104 @@ class StreamPuller:
         result = PullResult(self.config.name, self.stream.name, cursor, cursor)
         # Every page of this run is asked after the cursor the run started from: the source
         # pages that result set. The saved cursor moves per page, so a crash resumes there.
+        # While a page is mapped and stored, the next one is already being fetched (one
+        # page ahead, only when this one was full): the source and the hub work at once.
         since = cursor
-        token: str | None = None
-        for _ in range(max_pages):
-            page = self.adapter.fetch_page(self.stream.name, since, token)
-            mapped = map_page(self.mapping, page)
+        if self._page_digest is not None:
             with transaction(self.engine) as conn:
-                cursor = self._store_page(conn, mapped, cursor, result)
-            result.pages += 1
-            result.cursor_after = cursor
-            token = page.next_token
-            if mapped.page_error or token is None:
-                break
-            if page.size is not None and len(mapped.records) < page.size:
-                break
+                prune_pages(conn, self.config.name, self.stream.name, utcnow())
+        with ThreadPoolExecutor(1, thread_name_prefix=f"pull-{self.stream.name}") as ahead:
+            upcoming = ahead.submit(self.adapter.fetch_page, self.stream.name, since, None)
+            for number in range(max_pages):
+                page = upcoming.result()
+                digest, known = self._known_page(page)
+                mapped = read_page(self.mapping, page) if known is None else MappedPage(page)
+                count = len(mapped.records) if known is None else known.records
+                token = page.next_token
+                more = token is not None and mapped.page_error is None
+                if page.size is not None and count < page.size:
+                    more = False
+                if more and number + 1 < max_pages:
+                    upcoming = ahead.submit(self.adapter.fetch_page, self.stream.name, since, token)
+                if known is not None:
+                    cursor = self._skip_page(known, cursor, result)
+                else:
+                    self._map(mapped)
+                    with transaction(self.engine) as conn:
+                        cursor = self._store_page(conn, mapped, cursor, result, digest)
+                result.pages += 1
+                result.cursor_after = cursor
+                if not more:
+                    break
         return result
 
+    def _known_page(self, page: Page) -> tuple[str | None, KnownPage | None]:
+        """The page's digest, and what was stored from it if these bytes were seen before."""
+        if self._page_digest is None or page.raw is None:
+            return None, None
+        digest = self._page_digest(page.raw)
+        with self.engine.connect() as conn:
+            known = known_page(conn, self.config.name, self.stream.name, digest)
+        now = utcnow()
+        if known is not None and known.seen_at is not None and known.seen_at < now - DAY:
+            with transaction(self.engine) as conn:
+                touch_page(conn, self.config.name, self.stream.name, digest, now)
+        return digest, known
+
+    def _skip_page(self, known: KnownPage, cursor: str | None, result: PullResult) -> str | None:
+        """A page stored completely before: nothing to parse or write but the cursor."""
+        new_cursor = _later(self.stream, cursor, known.cursor)
+        if new_cursor is not None and new_cursor != cursor:
+            with transaction(self.engine) as conn:
+                save_cursor(conn, self.config.name, self.stream.name, new_cursor)
+        result.records += known.records
+        result.unchanged += known.records
+        result.skipped += known.records
+        return new_cursor
+
+    def _map(self, mapped: MappedPage) -> None:
+        """Map the page's records (fingerprinted streams: only those not seen before)."""
+        if mapped.page_error is not None or not mapped.records:
+            return
+        if self._digest is None:
+            mapped.models, mapped.failures = map_records(self.mapping, mapped.records)
+            return
+
+        def known(digests: list[str]) -> set[str]:
+            # Read before the write transaction: a digest is only ever written with its
+            # stored record, so one found here can be trusted without holding the lock.
+            with self.engine.connect() as conn:
+                return known_digests(conn, self.config.name, self.stream.name, digests)
+
+        map_unseen(self.mapping, mapped, self._digest, known)
+
     def _store_page(
-        self, conn: Connection, mapped: MappedPage, cursor: str | None, result: PullResult
+        self,
+        conn: Connection,
+        mapped: MappedPage,
+        cursor: str | None,
+        result: PullResult,
+        page_digest: str | None = None,
     ) -> str | None:
         letters = self._dead_letters(mapped)
         stored = SinkResult()
         if mapped.models:
             context = SinkContext(self.config.name, self.catalogue, utcnow())
             stored = SINKS[self.mapping.target](conn, mapped.models, context)
+            if self._key_field and mapped.digests:
+                refused = {index for index, _, _ in stored.rejected}
+                remember(
+                    conn,
+                    self.config.name,
+                    self.stream.name,
+                    {
+                        str(getattr(model, self._key_field)): digest
+                        for index, (model, digest) in enumerate(
+                            zip(mapped.models, mapped.digests, strict=True)
+                        )
+                        if index not in refused
+                    },
+                )
         for index, field_path, reason in stored.rejected:
             payload = mapped.models[index].model_dump_json()
             # Mapped fine, refused by the store: keep the canonical record (replayable as is).
@@ -191,10 +333,23 @@ class StreamPuller:
         new_cursor = _cursor_after(self.stream, self._read_cursor, mapped.records, cursor)
         if new_cursor is not None and new_cursor != cursor:
             save_cursor(conn, self.config.name, self.stream.name, new_cursor)
+        if page_digest is not None and not letters and mapped.records:
+            # Every record of the page is stored (or was already): the same bytes again
+            # need not be read at all.
+            page_cursor = _cursor_after(self.stream, self._read_cursor, mapped.records, None)
+            remember_page(
+                conn,
+                self.config.name,
+                self.stream.name,
+                page_digest,
+                KnownPage(len(mapped.records), page_cursor),
+                utcnow(),
+            )
         result.records += len(mapped.records)
         result.inserted += stored.inserted
         result.changed += stored.changed
-        result.unchanged += stored.unchanged
+        result.unchanged += stored.unchanged + mapped.skipped
+        result.skipped += mapped.skipped
         result.dead_letters += len(letters)
         return new_cursor
 

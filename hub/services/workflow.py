@@ -117,6 +117,31 @@ def load(conn: Connection, wo_no: str) -> WorkOrder:
     return order
 
 
+def apply(
+    engine: Engine,
+    wo_no: str,
+    decide: Decide,
+    *,
+    now: datetime | None = None,
+    tries: int = 5,
+) -> tuple[WorkOrder, Change]:
+    """Decide and write in one transaction, deciding again if another writer won the race.
+
+    Returns the order as it was decided on (before the change) and the change.
+    """
+    for attempt in range(tries):
+        try:
+            with transaction(engine) as conn:
+                order = load(conn, wo_no)
+                change = decide(conn, order)
+                write_change(conn, order, change, now or utcnow())
+                return order, change
+        except Conflict:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def run(
     engine: Engine,
     wo_no: str,
@@ -125,16 +150,7 @@ def run(
     now: datetime | None = None,
     tries: int = 5,
 ) -> tuple[WorkOrder, Change]:
-    """Decide and write in one transaction, deciding again if another writer won the race."""
-    for attempt in range(tries):
-        try:
-            with transaction(engine) as conn:
-                order = load(conn, wo_no)
-                at = now or utcnow()
-                change = decide(conn, order)
-                write_change(conn, order, change, at)
-                return load(conn, wo_no), change
-        except Conflict:
-            if attempt == tries - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Like apply, but returns the order as it is after the change (for the API's answer)."""
+    _, change = apply(engine, wo_no, decide, now=now, tries=tries)
+    with engine.connect() as conn:
+        return load(conn, wo_no), change

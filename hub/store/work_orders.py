@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 
 from hub.model.base import to_local
 from hub.model.codes import WorkOrderState
@@ -162,22 +173,28 @@ def _assignments_of(conn: Connection, wo_nos: list[str]) -> dict[str, list[Assig
     return found
 
 
+_ORDER_BY_NO = select(work_orders).where(work_orders.c.wo_no == bindparam("wo_no"))
+_LINKED = (
+    select(work_orders.c.wo_no, work_orders.c.parent_wo_no)
+    .where(
+        or_(
+            work_orders.c.parent_wo_no == bindparam("wo_no"),
+            work_orders.c.duplicate_of == bindparam("wo_no"),
+        )
+    )
+    .order_by(work_orders.c.id)
+)
+
+
 def get_work_order(conn: Connection, wo_no: str) -> WorkOrder | None:
-    row = conn.execute(select(work_orders).where(work_orders.c.wo_no == wo_no)).first()
+    row = conn.execute(_ORDER_BY_NO, {"wo_no": wo_no}).first()
     if row is None:
         return None
-    return _row_to_order(
-        row,
-        _assignments_of(conn, [wo_no])[wo_no],
-        _linked(conn, work_orders.c.parent_wo_no, wo_no),
-        _linked(conn, work_orders.c.duplicate_of, wo_no),
-    )
-
-
-def _linked(conn: Connection, column: Any, wo_no: str) -> list[str]:
-    """Children of a split (parent_wo_no) or orders merged into this one (duplicate_of)."""
-    query = select(work_orders.c.wo_no).where(column == wo_no).order_by(work_orders.c.id)
-    return list(conn.execute(query).scalars())
+    children: list[str] = []
+    merged: list[str] = []
+    for linked in conn.execute(_LINKED, {"wo_no": wo_no}):
+        (children if linked.parent_wo_no == wo_no else merged).append(linked.wo_no)
+    return _row_to_order(row, _assignments_of(conn, [wo_no])[wo_no], children, merged)
 
 
 def get_query_code_hash(conn: Connection, wo_no: str) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from crash_helpers import Process, api_process, hub_environment, run_cli, submit_until_accepted
 from flow_helpers import rebased_connectors
 from integration_helpers import SANDBOX_ENV, control, sandbox_for
@@ -67,7 +68,23 @@ def environment(sandbox: Sandbox, tmp_path: Path, database_url: str, **kw: Any) 
 
     secrets["AIRFLOW_CONN_TONGDA_HOUSING"] = "sqlite:///" + quote(str(tongda), safe="")
     connectors = rebased_connectors(sandbox, tmp_path / "connectors")
+    quick_recovery(connectors)
     return hub_environment(tmp_path, database_url, connectors, secrets, **kw)
+
+
+def quick_recovery(connectors: Path) -> None:
+    """Short timeouts, so the dispatch lease (longer than any call) expires in seconds and
+    the test sees a killed worker's assignments taken over soon."""
+    for path in connectors.glob("*.yaml"):
+        config = yaml.safe_load(path.read_text("utf-8"))
+        config["timeouts"] = {"connect": 1, "read": 3}
+        config["retry"] = {
+            **config.get("retry", {}),
+            "attempts": 2,
+            "backoff": {"base": 0.1, "cap": 0.5},
+            "max_retry_after": 1,
+        }
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
 
 
 def submit_all(url_of: Any, key: str, results: dict[int, str]) -> None:
