@@ -57,8 +57,12 @@ def field_path(loc: Sequence[str | int]) -> str:
     return text
 
 
+#: libyaml's safe loader when installed (about 10x faster), else the pure-Python one.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse once for data (safe loader) and once for positions."""
+    """Parse once into nodes (they keep the line numbers), then build the data from them."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -72,11 +76,15 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(
             path, bad_line, "", f"文件须为 UTF-8 编码 (not UTF-8): {exc.reason}"
         ) from exc
+    loader = _SAFE_LOADER(text)
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(path, line, "", f"YAML 语法错误 (syntax error): {exc.problem}") from exc
+    finally:
+        loader.dispose()
 
 
 def load_model(path: Path, model: type[M]) -> tuple[M, yaml.Node | None]:
