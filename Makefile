@@ -38,8 +38,8 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check hub tests bench
-	$(BIN)/ruff format --check hub tests bench
+	$(BIN)/ruff check hub tests bench dags
+	$(BIN)/ruff format --check hub tests bench dags
 	$(BIN)/mypy
 
 bench: install

@@ -87,11 +87,16 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
-def load_model(path: Path, model: type[M]) -> tuple[M, yaml.Node | None]:
-    data, root = read_yaml(path)
+def validate(path: Path, data: Any, root: yaml.Node | None, model: type[M]) -> M:
+    """Parsed YAML → model, or ConfigError naming the file, the line and the field."""
     try:
-        return model.model_validate(data if data is not None else {}), root
+        return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         raise ConfigError(path, line_of(root, loc), field_path(loc), first["msg"]) from exc
+
+
+def load_model(path: Path, model: type[M]) -> tuple[M, yaml.Node | None]:
+    data, root = read_yaml(path)
+    return validate(path, data, root, model), root

@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from hub.adapters.errors import BlockedHost
 from hub.connectors.allowlist import AllowList
 from hub.connectors.models import ConnectorConfig
-from hub.yamlconf import ConfigError, field_path, line_of, load_model, read_yaml
+from hub.yamlconf import ConfigError, field_path, line_of, read_yaml, validate
 
 SECRET_KEYS = re.compile(
     r"^(password|passwd|pwd|secret|token|access_token|api_key|apikey|private_key|credentials?)$"
@@ -166,9 +166,9 @@ class _Checker:
 def load_connector(path: Path, known_units: Collection[str] | None = None) -> ConnectorConfig:
     """One connector file → validated config, or ConfigError with file, line and field."""
     path = Path(path)
-    _, root = read_yaml(path)
+    data, root = read_yaml(path)
     refuse_secrets(path, root)
-    config, root = load_model(path, ConnectorConfig)
+    config = validate(path, data, root, ConnectorConfig)
     _Checker(path, root, config).run(known_units)
     return config
 
