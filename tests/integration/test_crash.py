@@ -103,6 +103,18 @@ def all_delivered(database_url: str) -> tuple[bool, Counter[str]]:
     return routed and set(states) <= {"delivered", "inbox"} and bool(states), states
 
 
+def finish(submitter: threading.Thread, database_url: str) -> None:
+    """Every submission accepted, then every order routed and delivered (sweeps included)."""
+    submitter.join(180)
+    assert not submitter.is_alive()
+    deadline = time.monotonic() + 120
+    done, states = all_delivered(database_url)
+    while not done:
+        assert time.monotonic() < deadline, f"not all delivered: {states}"
+        time.sleep(0.5)
+        done, states = all_delivered(database_url)
+
+
 def tasks_per_order(sandbox: Sandbox, database_url: str) -> Counter[str]:
     """Tasks in the department systems (and the hub inbox), counted by work-order number."""
     count: Counter[str] = Counter()
@@ -140,14 +152,7 @@ def test_sigkill_the_embedded_hub_while_orders_flow(sandbox: Sandbox, tmp_path: 
             time.sleep(rng.uniform(0.0, 0.5))
             api.start()
             api.wait_ready()
-        submitter.join(180)
-        assert not submitter.is_alive()
-        deadline = time.monotonic() + 120
-        done, states = all_delivered(database_url)
-        while not done:
-            assert time.monotonic() < deadline, f"not all delivered: {states}"
-            time.sleep(0.5)
-            done, states = all_delivered(database_url)
+        finish(submitter, database_url)
     finally:
         api.stop()
 
@@ -187,14 +192,7 @@ def test_sigkill_workers_and_the_api_with_rabbitmq(
             victim.start()
             if victim is api:
                 api.wait_ready()
-        submitter.join(180)
-        assert not submitter.is_alive()
-        deadline = time.monotonic() + 120
-        done, states = all_delivered(database_url)
-        while not done:
-            assert time.monotonic() < deadline, f"not all delivered: {states}"
-            time.sleep(0.5)
-            done, states = all_delivered(database_url)
+        finish(submitter, database_url)
     finally:
         for process in (api, *workers):
             process.stop()

@@ -122,15 +122,9 @@ def test_dissatisfied_revisit_reopens_to_the_same_lead(hub: Hub, keys: Any) -> N
 
 
 def test_a_unit_key_acts_only_on_its_own_assignment(hub: Hub, keys: Any) -> None:
-    wo_no = hub.submit(
-        keys.portal,
-        channel="app",
-        appeal_type="complaint",
-        category_code="ENV-NOISE",
-        title="夜间施工噪音",
-        content="工地夜间施工噪音扰民。另外渣土车撒漏泥土。",
-        requester={"name": "王芳", "phone": "13812341234"},
-    )["wo_no"]
+    wo_no = hub.complaint(
+        keys.portal, "ENV-NOISE", "夜间施工噪音", "工地夜间施工噪音扰民。另外渣土车撒漏泥土。"
+    )
     hub.wait_for(keys.staff, wo_no, delivered)
     signed = hub.act(keys.env_unit, wo_no, "sign")
     assert signed["status"] == "signed"
@@ -147,15 +141,7 @@ def test_a_unit_key_acts_only_on_its_own_assignment(hub: Hub, keys: Any) -> None
 def test_a_refusal_falls_back_to_the_inbox_with_an_alert(quiet_hub: Hub, keys: Any) -> None:
     hub = quiet_hub
     hub.edit("mapping", "seeyon_start", '{const: "JKQ_CGJ_SQ"}', '{const: "NO_SUCH_TEMPLATE"}')
-    wo_no = hub.submit(
-        keys.staff,
-        channel="hotline",
-        appeal_type="complaint",
-        category_code="URB-MUCK-SPILL",
-        title="渣土车撒漏",
-        content="渣土车沿长江大道撒漏泥土。",
-        requester={"name": "何军", "phone": "13812341234"},
-    )["wo_no"]
+    wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
     assert hub.runtime.router().route(wo_no) == "dispatched"
     assert hub.runtime.sweep_dispatch().done == {"inbox": 1}
     [assignment] = hub.order(keys.staff, wo_no)["assignments"]
@@ -172,15 +158,7 @@ def test_a_system_down_keeps_orders_waiting_then_delivers_once(quiet_hub: Hub, k
     hub.runtime.dispatch_policy = DispatchPolicy(max_attempts=3, backoff_base=0.05)
     hub.runtime.pool.adapter("weaver_env")  # the WSDL is loaded; then the system goes down
     hub.control("weaver", "POST", "/faults", json={"fail_next": 50, "fail_status": 503})
-    wo_no = hub.submit(
-        keys.staff,
-        channel="hotline",
-        appeal_type="complaint",
-        category_code="ENV-NOISE",
-        title="夜间施工噪音",
-        content="工地夜间施工噪音扰民。",
-        requester={"name": "王芳", "phone": "13812341234"},
-    )["wo_no"]
+    wo_no = hub.complaint(keys.staff, "ENV-NOISE", "夜间施工噪音", "工地夜间施工噪音扰民。")
     assert hub.runtime.router().route(wo_no) == "dispatched"
     outcomes: list[str] = []
     for _ in range(6):
@@ -228,15 +206,7 @@ def state_body(flow_id: str, state: int, name: str, opinion: str = "") -> bytes:
 
 def test_signed_callbacks_move_the_order_and_replays_are_refused(quiet_hub: Hub, keys: Any) -> None:
     hub = quiet_hub
-    wo_no = hub.submit(
-        keys.staff,
-        channel="hotline",
-        appeal_type="complaint",
-        category_code="URB-MUCK-SPILL",
-        title="渣土车撒漏",
-        content="渣土车沿长江大道撒漏泥土。",
-        requester={"name": "何军", "phone": "13812341234"},
-    )["wo_no"]
+    wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
     hub.runtime.router().route(wo_no)
     assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
     [assignment] = hub.order(keys.staff, wo_no)["assignments"]

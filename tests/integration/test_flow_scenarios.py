@@ -137,17 +137,13 @@ def test_scenario_1_answered_directly_within_half_an_hour(quiet_hub: Hub, keys: 
 
 def test_scenario_4_returned_once_and_reassigned(hub: Hub, keys: Any) -> None:
     """Housing returns a property-management matter; the return is upheld and reassigned."""
-    receipt = hub.submit(
+    wo_no = hub.complaint(
         keys.staff,
-        channel="hotline",
-        appeal_type="complaint",
-        category_code="HOUSING-QUALITY",
-        title="楼道墙体开裂",
-        content="小区物业不维修楼道墙体裂缝，多次反映无人处理。",
+        "HOUSING-QUALITY",
+        "楼道墙体开裂",
+        "小区物业不维修楼道墙体裂缝，多次反映无人处理。",
         location={"address": "经开区幸福小区3号楼"},
-        requester={"name": "孙丽", "phone": "13912345678"},
     )
-    wo_no = receipt["wo_no"]
     order = hub.wait_for(keys.staff, wo_no, delivered)
     [lead] = order["assignments"]
     assert lead["unit_code"] == "JKQ-ZJJ"
@@ -184,16 +180,9 @@ def test_scenario_4_returned_once_and_reassigned(hub: Hub, keys: Any) -> None:
 def test_scenario_5_overdue_and_supervised(quiet_hub: Hub, keys: Any) -> None:
     """Warning, urging on the due day, escalation after it, overdue days counted — once each."""
     hub = quiet_hub
-    receipt = hub.submit(
-        keys.staff,
-        channel="hotline",
-        appeal_type="complaint",
-        category_code="ENV-NOISE",
-        title="工地夜间施工噪音",
-        content="工地每晚施工到凌晨，噪音扰民。",
-        requester={"name": "周洋", "phone": "13812341234"},
+    wo_no = hub.complaint(
+        keys.staff, "ENV-NOISE", "工地夜间施工噪音", "工地每晚施工到凌晨，噪音扰民。"
     )
-    wo_no = receipt["wo_no"]
     assert hub.runtime.router().route(wo_no) == "dispatched"
     assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
     order = hub.order(keys.staff, wo_no)
