@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub import __version__
-from hub.api import actions, callbacks, observability, reference, work_orders
+from hub.api import actions, callbacks, kpis, matters, observability, reference, work_orders
 from hub.api.bodies import document_models
 from hub.api.errors import install_error_handlers
 from hub.api.limits import BodyLimitMiddleware
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(callbacks.router)
     app.include_router(reference.router)
+    app.include_router(matters.router)
+    app.include_router(kpis.router)
     app.include_router(observability.router)
     try:
         from hub.api.open311 import router as open311_router

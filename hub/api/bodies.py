@@ -56,3 +56,18 @@ def document_models(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def split_codes(values: list[str] | None, allowed: type[Any], field: str) -> list[str]:
+    """Query values of a code list (repeated or comma-separated); 422 names the unknown."""
+    items = [v for raw in values or [] for v in raw.split(",") if v]
+    codes = {m.value for m in allowed}
+    unknown = [v for v in items if v not in codes]
+    if unknown:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{field} 取值无效 (unknown value): {', '.join(unknown)}",
+            [{"field": field, "reason": f"allowed: {', '.join(sorted(codes))}"}],
+        )
+    return items

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from hub.api.bodies import json_body_doc, parse_json_body
+from hub.api.bodies import json_body_doc, parse_json_body, split_codes
 from hub.api.errors import ApiError
 from hub.api.idempotent import body_hash, check_key
 from hub.api.intake_writer import SubmitJob, submit_job
@@ -159,20 +159,6 @@ def timeline(wo_no: str, state: State) -> dict[str, Any]:
         return views.public_timeline(order, repo.list_events(conn, wo_no, public_only=True))
 
 
-def _split(values: list[str] | None, allowed: type[Any], field: str) -> list[str]:
-    items = [v for raw in values or [] for v in raw.split(",") if v]
-    codes = {m.value for m in allowed}
-    unknown = [v for v in items if v not in codes]
-    if unknown:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"{field} 取值无效 (unknown value): {', '.join(unknown)}",
-            [{"field": field, "reason": f"allowed: {', '.join(sorted(codes))}"}],
-        )
-    return items
-
-
 @router.get("", summary="工单列表 List work orders")
 def list_orders(
     state: State,
@@ -205,9 +191,9 @@ def list_orders(
         except ValueError as exc:
             raise ApiError(400, "invalid_cursor", "分页游标无效 (invalid cursor)") from exc
     order_filter = repo.OrderFilter(
-        statuses=_split(status, WorkOrderState, "status"),
-        appeal_types=_split(appeal_type, AppealType, "appeal_type"),
-        channels=_split(channel, Channel, "channel"),
+        statuses=split_codes(status, WorkOrderState, "status"),
+        appeal_types=split_codes(appeal_type, AppealType, "appeal_type"),
+        channels=split_codes(channel, Channel, "channel"),
         categories=[c for raw in category or [] for c in raw.split(",") if c],
         unit_code=key.unit_code or unit,
         region_prefix=region,

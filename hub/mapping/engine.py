@@ -48,9 +48,7 @@ class Mapping:
 
     def reader(self, path: str) -> Callable[[Any], Any]:
         """A getter for one raw-record path (e.g. a stream's cursor column), same namespaces."""
-        get = self._source.getter(path)
-        prepare = self._prepare
-        return lambda record: get(prepare(record))
+        return self._source.reader(path)
 
     def records(self, page: Any) -> list[Any]:
         """The records of a parsed page (lxml element, JSON value or list of rows)."""

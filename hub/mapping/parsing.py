@@ -16,7 +16,7 @@ from lxml import etree
 from hub.mapping.errors import MappingError
 from hub.xmlsafe import hardened_parser
 
-__all__ = ["parse_json", "parse_page", "parse_xml"]
+__all__ = ["has_doctype", "parse_json", "parse_page", "parse_xml"]
 
 #: DOCTYPE in UTF-16 (either byte order); ASCII-compatible input takes the fast scan.
 _DOCTYPE_WIDE = re.compile(rb"<\x00?!\x00?D\x00?O\x00?C\x00?T\x00?Y\x00?P\x00?E", re.IGNORECASE)
@@ -50,6 +50,11 @@ def _has_doctype(raw: bytes) -> bool:
             return False
         position = raw.find(b"<", end)
     return False
+
+
+def has_doctype(raw: bytes) -> bool:
+    """Whether the document declares a DOCTYPE (refused everywhere), without parsing it."""
+    return _has_doctype(raw)
 
 
 def parse_xml(raw: bytes, encoding: str | None = None) -> etree._Element:

@@ -10,15 +10,28 @@ A change writes a new ``task_version`` and ``cd_time``; deletions stay visible a
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
+from lxml import etree
 from pydantic import BaseModel, Field
 
 from hub.sandbox.hebei_seed import MATTER_COLUMNS, generate_matters
-from hub.sandbox.soap import Handler, Reader, SoapFault, SoapSystem
+from hub.sandbox.soap import (
+    SOAP_ENV,
+    XML_TYPE,
+    Handler,
+    Reader,
+    SoapFault,
+    SoapSystem,
+    fault_envelope,
+    parse_operation,
+)
 from hub.sandbox.storage import TIME_FORMAT, format_time, now_local
 from hub.sandbox.wsdl import Operation
 
@@ -87,6 +100,77 @@ CREATE TABLE IF NOT EXISTS project (
 );
 CREATE INDEX IF NOT EXISTS ix_project_cd_time ON project (cd_time, project_no);
 """
+
+
+#: Characters XML 1.0 cannot carry at all (control characters): dropped from page text.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        if _SPECIAL.search(value) is None:  # nearly always: no copy, no translation
+            return value
+        return _NOT_XML.sub("", value).translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _envelope(operation: str, out: dict[str, Any], list_name: str, rows: str) -> bytes:
+    return "".join(
+        (
+            "<?xml version='1.0' encoding='UTF-8'?>\n",
+            f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>',
+            f'<ns1:{operation}Response xmlns:ns1="{NS}"><ns1:out>',
+            f"<ns1:total>{out['total']}</ns1:total><ns1:pageNo>{out['pageNo']}</ns1:pageNo>",
+            f"<ns1:pageSize>{out['pageSize']}</ns1:pageSize><ns1:{list_name}>",
+            rows,
+            f"</ns1:{list_name}></ns1:out></ns1:{operation}Response></soap:Body>",
+            "</soap:Envelope>",
+        )
+    ).encode()
+
+
+def _template(columns: tuple[str, ...], item: str) -> str:
+    fields = "".join(f"<ns1:{c}>{{}}</ns1:{c}>" for c in columns)
+    return f"<ns1:{item}>{fields}</ns1:{item}>"
+
+
+#: Paged operations → (table, key, columns, list element, item element, row template).
+PAGED = {
+    "queryTasks": (
+        "task", "task_code", MATTER_COLUMNS, "tasks", "TaskInfo",
+        _template(MATTER_COLUMNS, "TaskInfo"),
+    ),
+    "queryProjects": (
+        "project", "project_no", CASE_COLUMNS, "projects", "ProjectInfo",
+        _template(CASE_COLUMNS, "ProjectInfo"),
+    ),
+}  # fmt: skip
+#: What XML text cannot carry as is (to escape, or to drop), searched in UTF-8 bytes.
+_UNSAFE = re.compile(rb"[&<>\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+
+def rows_xml(
+    columns: tuple[str, ...], item: str, template: str, rows: list[tuple[Any, ...]]
+) -> str:
+    """The page's rows as XML: one template fill per row when no value is missing or needs
+    escaping (the usual case, checked once for the page), else the careful way per value."""
+    flat = [value for row in rows for value in row]
+    if None not in flat and _UNSAFE.search(" ".join(map(str, flat)).encode()) is None:
+        return "".join(template.format(*row) for row in rows)
+    parts = []
+    for row in rows:
+        parts.append(f"<ns1:{item}>")
+        parts.extend(
+            f"<ns1:{c}>{_text(v)}</ns1:{c}>"
+            for c, v in zip(columns, row, strict=True)
+            if v is not None
+        )
+        parts.append(f"</ns1:{item}>")
+    return "".join(parts)
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
@@ -164,6 +248,36 @@ class HebeiSystem(SoapSystem):
     schema = SCHEMA
     tables = ("task", "project")
 
+    # Page totals (COUNT(*) over every row after the cursor) are asked once per page; they
+    # only change when something is written, so they are kept until the next write.
+    _totals: dict[tuple[str, str, tuple[str, ...]], int]
+    _generation = 0
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self.store.transaction() as conn:
+                yield conn
+        finally:
+            self._generation += 1
+            self._totals = {}
+
+    def on_reset(self) -> None:
+        self._generation += 1
+        self._totals = {}
+
+    def _total(self, table: str, where: str, args: list[str]) -> int:
+        key = (table, where, tuple(args))
+        totals = getattr(self, "_totals", {})
+        if key in totals:
+            return totals[key]
+        generation = self._generation
+        total = int(self.store.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}", args))  # noqa: S608
+        if generation == self._generation:  # no write since: safe to keep
+            totals[key] = total
+            self._totals = totals
+        return total
+
     def handlers(self) -> dict[str, Handler]:
         return {
             "queryTasks": lambda params: self._page(params, "task", "task_code", "tasks"),
@@ -184,7 +298,29 @@ class HebeiSystem(SoapSystem):
 
     # --- SOAP operations ------------------------------------------------------------------
 
-    def _page(self, params: Reader, table: str, key: str, list_name: str) -> dict[str, Any]:
+    def dispatch(self, body: bytes) -> Response:
+        """Paged queries are written from row tuples by templates (a 100,000-matter sync
+        then measures the hub, not this sandbox's serialiser); the rest the generic way.
+        The document is the one the generic lxml writer builds (tested)."""
+        try:
+            operation = parse_operation(body)
+        except SoapFault:
+            return super().dispatch(body)
+        name = etree.QName(operation).localname
+        if name not in PAGED or etree.QName(operation).namespace != self.namespace:
+            return super().dispatch(body)
+        table, key, columns, list_name, item, template = PAGED[name]
+        try:
+            params = Reader(operation, self.namespace)
+            out = self._page(params, table, key, list_name, tuples=True)
+        except SoapFault as fault:
+            return Response(fault_envelope(fault), 500, media_type=XML_TYPE)
+        rows = rows_xml(columns, item, template, out[list_name][item])
+        return Response(_envelope(name, out, list_name, rows), media_type=XML_TYPE)
+
+    def _page(
+        self, params: Reader, table: str, key: str, list_name: str, *, tuples: bool = False
+    ) -> dict[str, Any]:
         since, since_code = params.text("since"), params.text("sinceCode")
         page_no, page_size = params.integer("pageNo", 1), params.integer("pageSize", 100)
         if page_no < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -193,13 +329,19 @@ class HebeiSystem(SoapSystem):
             where, args = f"(cd_time, {key}) > (?, ?)", [since, since_code]
         else:
             where, args = "cd_time > ?", [since]
-        total = self.store.scalar(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)  # noqa: S608
-        rows = self.store.rows(
-            f"SELECT * FROM {table} WHERE {where} ORDER BY cd_time, {key} LIMIT ? OFFSET ?",  # noqa: S608
-            [*args, page_size, (page_no - 1) * page_size],
-        )
+        total = self._total(table, where, args)
+        # Deferred join: the OFFSET walks the (cd_time, key) index alone, and only the page's
+        # rows are read from the table (page 100 of 100,000: 25 ms instead of 160 ms).
         columns = MATTER_COLUMNS if table == "task" else CASE_COLUMNS
-        items = [{c: row[c] for c in columns} for row in rows]
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN"  # noqa: S608
+            f" (SELECT {key} FROM {table} WHERE {where} ORDER BY cd_time, {key}"
+            f" LIMIT ? OFFSET ?) ORDER BY cd_time, {key}"
+        )
+        values = [*args, page_size, (page_no - 1) * page_size]
+        items: list[Any] = (
+            self.store.tuples(sql, values) if tuples else self.store.rows(sql, values)
+        )
         item_tag = "TaskInfo" if table == "task" else "ProjectInfo"
         return {
             "total": total,
@@ -221,7 +363,7 @@ class HebeiSystem(SoapSystem):
         started = datetime.now()
         placeholders = ", ".join("?" for _ in MATTER_COLUMNS)
         sql = f"INSERT INTO task ({', '.join(MATTER_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
-        with self.store.transaction() as conn:
+        with self._write() as conn:
             conn.execute("DELETE FROM task")
             conn.executemany(
                 sql, (tuple(m[c] for c in MATTER_COLUMNS) for m in generate_matters(count, seed))
@@ -247,7 +389,7 @@ class HebeiSystem(SoapSystem):
         values["cd_time"] = format_time(now_local())
         names = ", ".join(values)
         try:
-            with self.store.transaction() as conn:
+            with self._write() as conn:
                 conn.execute(
                     f"INSERT INTO task ({names}) VALUES ({', '.join('?' for _ in values)})",  # noqa: S608
                     list(values.values()),
@@ -262,7 +404,7 @@ class HebeiSystem(SoapSystem):
         """Every change is a new version with a new change time."""
         self.matter(task_code)
         assignments = "".join(f"{column} = ?, " for column in changes)
-        with self.store.transaction() as conn:
+        with self._write() as conn:
             conn.execute(
                 f"UPDATE task SET {assignments}task_version = task_version + 1,"  # noqa: S608
                 " cd_operation = ?, cd_time = ? WHERE task_code = ?",
@@ -311,7 +453,7 @@ class HebeiSystem(SoapSystem):
             "cd_time": format_time(now),
         }
         try:
-            with self.store.transaction() as conn:
+            with self._write() as conn:
                 conn.execute(
                     f"INSERT INTO project ({', '.join(values)})"  # noqa: S608
                     f" VALUES ({', '.join('?' for _ in values)})",
@@ -327,7 +469,7 @@ class HebeiSystem(SoapSystem):
         if "result_type" in changes and "result_date" not in changes:
             changes["result_date"] = format_time(now_local())
         assignments = "".join(f"{column} = ?, " for column in changes)
-        with self.store.transaction() as conn:
+        with self._write() as conn:
             conn.execute(
                 f"UPDATE project SET {assignments}cd_operation = 'U', cd_time = ?"  # noqa: S608
                 " WHERE project_no = ?",

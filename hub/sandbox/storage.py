@@ -61,6 +61,11 @@ class Store:
         with self._lock:
             return [dict(row) for row in self._conn.execute(sql, params)]
 
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Plain tuples in the query's column order (for large pages: no dict per row)."""
+        with self._lock:
+            return [tuple(row) for row in self._conn.execute(sql, params)]
+
     def row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         found = self.rows(sql, params)
         return found[0] if found else None

@@ -31,6 +31,7 @@ from hub.store.dead_letters import add_dead_letter
 from hub.store.fingerprints import (
     KnownPage,
     digester,
+    has_fingerprints,
     known_digests,
     known_page,
     page_digester,
@@ -203,6 +204,7 @@ class StreamPuller:
         self._key_field = FINGERPRINT_KEYS.get(mapping.target)
         self._digest = digester(mapping.path, mapping.source) if self._key_field else None
         self._page_digest = page_digester(mapping.path) if self._key_field else None
+        self._seen_any = True
 
     def preview(self, limit: int) -> MappedPage:
         """The first page after the saved cursor, mapped; nothing is written."""
@@ -224,6 +226,8 @@ class StreamPuller:
         if self._page_digest is not None:
             with transaction(self.engine) as conn:
                 prune_pages(conn, self.config.name, self.stream.name, utcnow())
+                # Nothing stored yet (a first sync): no digest can be known, none looked up.
+                self._seen_any = has_fingerprints(conn, self.config.name, self.stream.name)
         with ThreadPoolExecutor(1, thread_name_prefix=f"pull-{self.stream.name}") as ahead:
             upcoming = ahead.submit(self.adapter.fetch_page, self.stream.name, since, None)
             for number in range(max_pages):
@@ -284,6 +288,8 @@ class StreamPuller:
         def known(digests: list[str]) -> set[str]:
             # Read before the write transaction: a digest is only ever written with its
             # stored record, so one found here can be trusted without holding the lock.
+            if not self._seen_any:
+                return set()
             with self.engine.connect() as conn:
                 return known_digests(conn, self.config.name, self.stream.name, digests)
 

@@ -7,7 +7,7 @@ keep their rows and versions with that status — the catalogue never forgets.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,9 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from hub.model.service_matter import ServiceMatter
+from hub.store.bulk import insert_many
 from hub.store.schema import service_matter_versions, service_matters
+from hub.store.search import index_matters
 
 # Fields that describe the sync, not the matter: a change in them alone is no new version.
 _NOT_CONTENT = {"changed_at"}
@@ -27,6 +29,8 @@ class MatterCounts:
     inserted: int = 0
     changed: int = 0
     unchanged: int = 0
+    #: The matters written (new or changed), for whoever follows the catalogue's changes.
+    written: list[ServiceMatter] = field(default_factory=list)
 
 
 def content_hash(data: dict[str, Any]) -> str:
@@ -58,11 +62,11 @@ def _current_row(
         "implementation_code": matter.implementation_code,
         "basic_code": matter.basic_code,
         "name": matter.name,
-        "matter_type": matter.matter_type.value,
-        "use_level": matter.use_level.value,
+        "matter_type": str(matter.matter_type),
+        "use_level": str(matter.use_level),
         "unit_code": matter.unit_code,
         "unit_name": matter.unit_name,
-        "status": matter.status.value,
+        "status": str(matter.status),
         "version_no": version,
         "content_hash": digest,
         "data": data,
@@ -158,14 +162,18 @@ def upsert_matters(
             counts.inserted += 1
         else:
             counts.changed += 1
+        counts.written.append(matter)
+    encoded: dict[int, Any] = {}  # each matter's data: one JSON text for both tables
     if inserts:
-        conn.execute(service_matters.insert(), list(inserts.values()))
+        insert_many(conn, service_matters, list(inserts.values()), same_json=encoded)
     if updates:
         conn.execute(_UPDATE_CURRENT, list(updates.values()))
     if closes:
         conn.execute(_CLOSE_VERSION, [{"code": c, "until": t} for c, t in closes.items()])
     if versions:
-        conn.execute(service_matter_versions.insert(), versions)
+        insert_many(conn, service_matter_versions, versions, same_json=encoded)
+    # The search rows follow in the same transaction: search never shows a stale matter.
+    index_matters(conn, counts.written, fresh=not updates)
     return counts
 
 

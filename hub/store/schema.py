@@ -304,3 +304,89 @@ callback_nonces = Table(
     Column("nonce", String(64), primary_key=True),
     Column("seen_at", UtcDateTime, nullable=False, index=True),
 )
+
+
+# --- matter search, cases and sync fingerprints (migration 0007) ---------------------------
+
+# The catalogue's search read model: one row per matter with its name and keywords
+# normalised (NFKC, lower case) and the filter columns that otherwise live only in `data`.
+service_matter_search = Table(
+    "service_matter_search",
+    metadata,
+    Column("implementation_code", String(24), primary_key=True),
+    Column("basic_code", String(10), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("keywords", Text, nullable=False),  # one keyword per line
+    Column("unit_code", String(32), index=True),
+    Column("matter_type", String(2), nullable=False),
+    Column("use_level", String(1), nullable=False),
+    Column("online", Boolean, nullable=False),
+    Column("visits_required", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+)
+
+# Character bigrams (二元切分) of every matter's name and keywords: Chinese has no spaces to
+# split words on, so a query's bigrams all present is the candidate test, on both databases.
+service_matter_grams = Table(
+    "service_matter_grams",
+    metadata,
+    Column("gram", String(2), primary_key=True),
+    Column("implementation_code", String(24), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# Cases (办件) with their compliance, judged against the matter version in force when each
+# was accepted: the promised deadline and the visits allowed are kept on the row.
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_no", String(64), primary_key=True),
+    Column("implementation_code", String(24), nullable=False, index=True),
+    Column("unit_code", String(32), index=True),
+    Column("matter_version_no", Integer),
+    Column("channel", String(32), nullable=False),
+    Column("case_type", String(1), nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("accepted_at", UtcDateTime, index=True),
+    Column("promised_at", UtcDateTime),
+    Column("due_at", UtcDateTime),
+    Column("promised_days", Integer),
+    Column("finished_at", UtcDateTime, index=True),
+    Column("result", String(16)),
+    Column("visits", Integer, nullable=False),
+    Column("visits_allowed", Integer),
+    Column("visits_ok", Boolean),
+    Column("on_time", Boolean),
+    Column("satisfaction", String(1)),
+    Column("flags", Json, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# What each pulled record looked like when it was last stored (a digest of the raw record
+# and the mapping): a re-sync skips mapping and validating records it has seen unchanged.
+sync_fingerprints = Table(
+    "sync_fingerprints",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("record_key", String(100), primary_key=True),
+    Column("digest", String(40), nullable=False),
+    Index("ix_sync_fingerprints_connector_stream_digest", "connector", "stream", "digest"),
+)
+
+# Whole pages of a fingerprinted stream that were stored completely: the same bytes again
+# (an unchanged re-read) are skipped without being parsed. Pruned after some weeks.
+sync_pages = Table(
+    "sync_pages",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("digest", String(40), primary_key=True),
+    Column("records", Integer, nullable=False),
+    Column("cursor", Text),
+    Column("seen_at", UtcDateTime, nullable=False),
+)

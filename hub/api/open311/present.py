@@ -64,6 +64,29 @@ def service(category: Category, catalogue: Catalogue) -> dict[str, Any]:
     }
 
 
+def matter_service(matter: dict[str, Any]) -> dict[str, Any]:
+    """A service matter shown as an Open311 service, for lookup only: requests are filed
+    under the dispatch-catalogue services, so a matter has no attributes to submit."""
+    promised = (matter.get("promised_limit") or {}).get("value")
+    visits = matter.get("visits_required", 0)
+    facts = [
+        f"承诺 {promised} 个工作日 (promised working days)" if promised is not None else None,
+        f"到现场 {visits} 次 (on-site visits)",
+        "可网上办理 (online)" if matter.get("online") else None,
+        matter.get("online_url"),
+        "仅供查询，不受理诉求 (lookup only: not for service requests)",
+    ]
+    return {
+        "service_code": matter["implementation_code"],
+        "service_name": matter["name"],
+        "description": "；".join(f for f in facts if f),
+        "metadata": False,
+        "type": "batch",
+        "keywords": ",".join(matter.get("keywords") or []),
+        "group": matter.get("unit_name"),
+    }
+
+
 def service_definition(category: Category) -> dict[str, Any]:
     attributes = sorted(category.attributes, key=lambda a: a.order)
     return {

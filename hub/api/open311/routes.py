@@ -22,6 +22,7 @@ from hub.model.base import utcnow
 from hub.services.intake import IntakeError, NewOrder, check_submission
 from hub.store import work_orders as repo
 from hub.store.api_keys import ApiKey
+from hub.store.search import MatterQuery, search_matters
 
 router = APIRouter(prefix="/open311", tags=["Open311 GeoReport v2"], route_class=Open311Route)
 
@@ -54,8 +55,21 @@ def discovery(fmt: str, state: State, jurisdiction_id: Jurisdiction = None) -> R
 
 
 @router.get("/v2/services.{fmt}", summary="服务列表 Service list", responses=_FORMATS)
-def services(fmt: str, state: State, jurisdiction_id: Jurisdiction = None) -> Response:
+def services(
+    fmt: str,
+    state: State,
+    jurisdiction_id: Jurisdiction = None,
+    matters: Annotated[
+        bool, Query(description="列出政务服务事项（仅供查询）(list service matters instead)")
+    ] = False,
+    q: Annotated[str | None, Query(max_length=100, description="事项检索词 (matters only)")] = None,
+) -> Response:
     output = parse_format(fmt)
+    if matters:
+        query = MatterQuery(text=q, limit=state.settings.open311_max_results)
+        with state.engine.connect() as conn:
+            hits = search_matters(conn, query)
+        return render(output, "services", [present.matter_service(h["data"]) for h in hits.items])
     catalogue = state.catalogue.get()
     body = [present.service(c, catalogue) for c in catalogue.categories.values()]
     return render(output, "services", body)
