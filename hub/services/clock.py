@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 
 from hub.model.work_order import Assignment, SlaDeadlines, WorkOrder
 from hub.workflow import sla
-from hub.workflow.calendar import WorkingCalendar
-from hub.workflow.sla import SlaPolicy
+from hub.config import get_settings
+from hub.workflow.calendar import WorkingCalendar, load_calendar
+from hub.workflow.sla import SlaPolicy, load_sla_policy
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,15 @@ class PolicyClock:
         return sla.reopen_deadlines(
             self.policy, self.calendar, order.sla, order.appeal_type, order.urgency, now
         )
+
+
+@lru_cache(maxsize=4)
+def clock_from(policies_dir: Path) -> PolicyClock:
+    return PolicyClock(
+        load_sla_policy(policies_dir / "sla.yaml"), load_calendar(policies_dir / "calendars")
+    )
+
+
+def default_clock() -> PolicyClock:
+    """The clock of the configured policies (HUB_POLICIES_DIR), loaded once per process."""
+    return clock_from(get_settings().policies_dir)

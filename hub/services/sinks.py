@@ -14,6 +14,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from hub.mapping.targets import StatusUpdate
 from hub.model.service_matter import Case, ServiceMatter
 from hub.model.work_order import WorkOrderSubmission
 from hub.services.cases import judge_waiting_cases, store_case_batch
@@ -103,7 +104,29 @@ def store_cases(conn: Connection, records: Sequence[BaseModel], context: SinkCon
     return SinkResult(counts.inserted, counts.changed, counts.unchanged)
 
 
+def store_status_updates(
+    conn: Connection, records: Sequence[BaseModel], context: SinkContext
+) -> SinkResult:
+    """Status changes pulled incrementally from a department system (反馈): each becomes
+    the unit's sign/progress/return/feedback on the assignment with that external id."""
+    from hub.services.clock import default_clock
+    from hub.services.feedback import apply_update
+
+    clock = default_clock()
+    result = SinkResult()
+    for record in records:
+        if not isinstance(record, StatusUpdate):  # pragma: no cover - checked at load
+            continue
+        outcome = apply_update(conn, context.source, record, clock, context.now)
+        if outcome == "applied":
+            result.changed += 1
+        else:  # unchanged, or a task the hub did not dispatch (other senders use the OA too)
+            result.unchanged += 1
+    return result
+
+
 SINKS: dict[str, Sink] = {
+    "status_update": store_status_updates,
     "work_order": store_work_orders,
     "service_matter": store_matters,
     "case": store_cases,

@@ -274,3 +274,36 @@ def test_housekeeping_forgets_only_what_has_expired(quiet_hub: Hub, keys: Any) -
     report = hub.runtime.sweep_housekeeping(now=later).done
     assert (report["idempotency_keys"], report["callback_nonces"]) == (1, 1)
     assert counts() == (0, 0)
+
+
+def test_incremental_status_stream_feeds_back_once(quiet_hub: Hub, keys: Any) -> None:
+    """Seeyon's state changes pulled by cursor (the status_changes stream) move the order."""
+    from hub.services.connectors import stream_puller
+
+    hub = quiet_hub
+    wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
+    hub.runtime.router().route(wo_no)
+    assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
+    [assignment] = hub.order(keys.staff, wo_no)["assignments"]
+    flow_id = assignment["external_id"]
+
+    def pull() -> Any:
+        engine = hub.runtime.engine
+        return stream_puller(hub.settings, engine, "seeyon_urban", "status_changes").pull()
+
+    first = pull()
+    assert first.unchanged >= 1  # "pending" changes nothing
+    hub.control(
+        "seeyon",
+        "POST",
+        f"/tasks/{flow_id}/finish",
+        json={"operator": "赵队长", "opinion": "已清扫"},
+    )
+    second = pull()
+    assert second.changed == 1
+    order = hub.order(keys.staff, wo_no)
+    assert order["status"] == "resolved" and order["assignments"][0]["feedback"] == "已清扫"
+    third = pull()  # the lookback reads the change again: nothing more happens
+    assert third.changed == 0
+    feedback = [e for e in hub.timeline(wo_no)["events"] if e["action"] == "feedback"]
+    assert len(feedback) == 1

@@ -39,6 +39,7 @@ SHIPPED = {
     "weaver_status",
     "seeyon_start",
     "seeyon_created",
+    "seeyon_changes",
     "seeyon_state",
     "tongda_task_row",
     "tongda_status_row",
