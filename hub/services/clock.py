@@ -7,9 +7,9 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from hub.config import get_settings
 from hub.model.work_order import Assignment, SlaDeadlines, WorkOrder
 from hub.workflow import sla
-from hub.config import get_settings
 from hub.workflow.calendar import WorkingCalendar, load_calendar
 from hub.workflow.sla import SlaPolicy, load_sla_policy
 
