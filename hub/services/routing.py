@@ -62,20 +62,34 @@ class Router:
         self, conn: Connection, order: WorkOrder, now: datetime
     ) -> tuple[Routed, actions.Change]:
         found = triage(order, self.catalogue, self.policy)
+        if isinstance(found, Split) and order.parent_wo_no:
+            found = self._own_matter(order, found)
         if isinstance(found, Emergency):
             note = f"{found.reason}；{found.notice}"
             return "transferred", actions.transfer(order, found.hotline, note, SYSTEM, now)
         if isinstance(found, OutOfScope):
             return "rejected", actions.reject(order, found.route, SYSTEM, now)
         if isinstance(found, Split):
-            children = self._children(conn, order, found, now)
-            return "split", actions.split(order, children, SYSTEM, now, found.reason)
+            change = actions.split(order, [], SYSTEM, now, found.reason)
+            named = change.events[-1].data["children"]
+            change.on_write.append(
+                lambda write: named.extend(self._children(write, order, found, now))
+            )
+            return "split", change
         if isinstance(found, Manual):
             return "manual", self._manual(order, found.reason)
         twin = self._duplicate_of(conn, order, found)
         if twin is not None:
             return "merged", actions.merge(order, workflow.load(conn, twin), SYSTEM, now)
         return "dispatched", self._assign(order, found, now)
+
+    @staticmethod
+    def _own_matter(order: WorkOrder, found: Split) -> Dispatch | Manual:
+        """A child order is never split again: it carries its own matter (its category)."""
+        for child in found.children:
+            if child.category_code == order.category_code:
+                return Dispatch(child.category_code, child.assignments, found.reason)
+        return Manual(f"子工单的类别未能派出 (the child's category found no unit): {found.reason}")
 
     def _assign(self, order: WorkOrder, found: Dispatch, now: datetime) -> actions.Change:
         routed = order.model_copy(update={"category_code": found.category_code})

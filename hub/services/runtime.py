@@ -225,6 +225,7 @@ class FlowRuntime:
             made: list[str] = []
 
             def decide(_conn: Any, order: WorkOrder, made: list[str] = made) -> actions.Change:
+                made.clear()  # decided again after a conflict: count the last decision only
                 return self._supervision_change(order, now, made)
 
             try:

@@ -83,6 +83,8 @@ def write_change(conn: Connection, order: WorkOrder, change: Change, now: dateti
     )
     if written.rowcount != 1:
         raise Conflict(order.wo_no)
+    for extra in change.on_write:
+        extra(conn)
     for assignment_id, fields in change.assignment_updates.items():
         conn.execute(
             update(assignments)
@@ -125,17 +127,21 @@ def apply(
     now: datetime | None = None,
     tries: int = 5,
 ) -> tuple[WorkOrder, Change]:
-    """Decide and write in one transaction, deciding again if another writer won the race.
+    """Decide on a read, then write under the writer lock, deciding again if another
+    writer changed the order in between (the version guard in write_change).
 
-    Returns the order as it was decided on (before the change) and the change.
+    Reading and deciding outside the write transaction keeps SQLite's single writer lock
+    for the writes alone. `decide` may read through the connection it gets; writes it
+    needs go in `Change.on_write`. Returns the order as decided on and the change.
     """
     for attempt in range(tries):
+        with engine.connect() as conn:
+            order = load(conn, wo_no)
+            change = decide(conn, order)
         try:
             with transaction(engine) as conn:
-                order = load(conn, wo_no)
-                change = decide(conn, order)
                 write_change(conn, order, change, now or utcnow())
-                return order, change
+            return order, change
         except Conflict:
             if attempt == tries - 1:
                 raise

@@ -8,7 +8,7 @@ for the timeline and the messages for the bus. Time rules come in through `SlaCl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -89,6 +89,9 @@ class Change:
     events: list[NewEvent] = field(default_factory=list)
     related_events: list[tuple[str, NewEvent]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    #: Extra writes the store runs in the same transaction, before the events (e.g. the
+    #: child orders of a split, whose numbers the split event then names).
+    on_write: list[Callable[[Any], None]] = field(default_factory=list)
 
     def event(self, action: EventAction, actor: str, **kwargs: Any) -> None:
         self.events.append(NewEvent(action, actor, self.before, self.status, **kwargs))

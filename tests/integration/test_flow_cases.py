@@ -307,3 +307,28 @@ def test_incremental_status_stream_feeds_back_once(quiet_hub: Hub, keys: Any) ->
     assert third.changed == 0
     feedback = [e for e in hub.timeline(wo_no)["events"] if e["action"] == "feedback"]
     assert len(feedback) == 1
+
+
+def test_matters_at_different_tiers_become_child_orders(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    wo_no = hub.submit(
+        keys.portal,
+        channel="portal",
+        appeal_type="complaint",
+        title="村里路灯不亮和工地噪音",
+        content="前进村东头三盏路灯不亮，晚上出行不便。另外，村口工地夜间施工噪音扰民。",
+        location={"address": "永安镇前进村", "region_code": "130199001001"},
+        requester={"name": "刘强", "phone": "13912345678"},
+    )["wo_no"]
+    assert hub.runtime.router().route(wo_no) == "split"
+    parent = hub.order(keys.staff, wo_no)
+    assert parent["status"] == "triaged" and parent["assignments"] == []
+    children = parent["children"]
+    assert len(children) == 2
+    [split] = [e for e in internal_events(hub, wo_no) if e.action == "split"]
+    assert split.data["children"] == children
+    routed = {hub.runtime.router().route(child) for child in children}
+    assert routed == {"dispatched"}
+    units = {hub.order(keys.staff, c)["assignments"][0]["unit_code"] for c in children}
+    assert units == {"JKQ-T01-V01", "JKQ-HBJ"}  # the village, and the department for the noise
+    assert all(hub.order(keys.staff, c)["parent_wo_no"] == wo_no for c in children)
