@@ -107,6 +107,8 @@ class Bus:
     """The hub's broker: declares the topology and publishes, from any thread."""
 
     def __init__(self, url: str, topology: Topology, *, connect_retries: int = 10) -> None:
+        if url.rstrip("/") == "memory:":  # give it a host: kombu warns on every connect
+            url = "memory://localhost/"
         self.url = url
         self.topology = topology
         self.connect_retries = connect_retries
@@ -120,8 +122,6 @@ class Bus:
             else {"polling_interval": MEMORY_POLLING_INTERVAL}
         )
         self._template = Connection(url, transport_options=options, connect_timeout=5)
-        if not self._template.hostname:  # memory:// has none; kombu warns on every connect
-            self._template.hostname = "localhost"
         self.quorum = False
         self._local = threading.local()
         self._lock = threading.Lock()
