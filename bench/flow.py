@@ -25,13 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from sqlalchemy import select
 
-from hub.config import REPO_ROOT
 from hub.sandbox.runner import DEFAULT_PORTS
+from hub.sandbox.wiring import free_port, rebase_connectors, sandbox_secrets
 from hub.store.db import make_engine
 from hub.store.schema import assignments, work_orders
 
@@ -42,21 +41,6 @@ BODIES = [
     ("URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿路撒漏泥土，尘土飞扬。"),
     ("HOUSING-QUALITY", "新房墙体开裂", "交房半年墙体多处开裂渗水。"),
 ]
-SANDBOX_SECRETS = {
-    "AIRFLOW_CONN_WEAVER_ENV": "soap://hub:weaver-sandbox@127.0.0.1:8101",
-    "AIRFLOW_CONN_SEEYON_URBAN": "http://hub:seeyon-sandbox@127.0.0.1:8102",
-    "AIRFLOW_CONN_SEEYON_URBAN_CALLBACK": "http://:seeyon-callback-secret@",
-    "AIRFLOW_CONN_HEBEI_NETWORK": "soap://exchange_user:hebei-sandbox@127.0.0.1:8104",
-    "AIRFLOW_CONN_HOTLINE_CENTRE": "http://:hotline-sandbox-key@127.0.0.1:8105",
-}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 60.0) -> None:
@@ -84,20 +68,12 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
                 proc.kill()
 
 
-def connectors_without_rate_limits(ports: dict[str, int], target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for path in (REPO_ROOT / "connectors").glob("*.yaml"):
-        text = path.read_text("utf-8")
-        for system, port in DEFAULT_PORTS.items():
-            text = text.replace(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ports[system]}")
-        lines = [
-            "rate_limit: {per_second: 10000, burst: 10000}"
-            if line.startswith("rate_limit:")
-            else line
-            for line in text.splitlines()
-        ]
-        (target / path.name).write_text("\n".join(lines) + "\n", "utf-8")
-    return target
+def without_rate_limits(text: str) -> str:
+    """The bench measures the hub, not the departments' protective rate limits."""
+    return "\n".join(
+        "rate_limit: {per_second: 10000, burst: 10000}" if line.startswith("rate_limit:") else line
+        for line in text.splitlines()
+    )
 
 
 def body(i: int) -> bytes:
@@ -188,22 +164,18 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="jk-flow-bench-"))
     ports = {system: free_port() for system in DEFAULT_PORTS}
     api_port = free_port()
-    tongda = home / "sandbox" / "tongda.db"
     env = dict(os.environ)
-    env.update(SANDBOX_SECRETS)
-    for name, value in SANDBOX_SECRETS.items():
-        if name != "AIRFLOW_CONN_SEEYON_URBAN_CALLBACK":
-            system = next(s for s in DEFAULT_PORTS if str(DEFAULT_PORTS[s]) in value)
-            env[name] = value.replace(str(DEFAULT_PORTS[system]), str(ports[system]))
+    env.update(sandbox_secrets(home / "sandbox" / "tongda.db"))
+    urls = {system: f"http://{HOST}:{port}" for system, port in ports.items()}
+    connectors = rebase_connectors(urls, home / "connectors", edit=without_rate_limits)
     env.update(
         {
             "HUB_HOME": str(home),
             "HUB_DATABASE_URL": f"sqlite:///{home / 'hub.db'}",
-            "HUB_CONNECTORS_DIR": str(connectors_without_rate_limits(ports, home / "connectors")),
+            "HUB_CONNECTORS_DIR": str(connectors),
             "HUB_ALLOWED_HOSTS": HOST,
             "HUB_ALLOW_PRIVATE": "1",
             "HUB_EMBEDDED_WORKER": "1",
-            "AIRFLOW_CONN_TONGDA_HOUSING": "sqlite:///" + quote(str(tongda), safe=""),
         }
     )
     subprocess.run([JINGKAI, "init"], env=env, check=True, capture_output=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import run_load
 
+from hub.sandbox.wiring import free_port
 from hub.store import api_keys
 from hub.store.db import make_engine
 from hub.store.schema import work_orders
@@ -42,12 +42,6 @@ BODY = {
     "requester": {"name": "张三", "phone": "13812341234", "id_number": "130102199003071233"},
     "attributes": {"noise_period": "night"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

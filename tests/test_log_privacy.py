@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.config import REPO_ROOT, Settings
 from hub.model.validators import resident_id_check_digit
+from hub.sandbox.wiring import free_port
 from hub.store.db import engine_for
 
 JINGKAI = Path(sys.executable).parent / "jingkai"
@@ -148,12 +148,6 @@ def assert_masked_views(flow: FlowResult) -> None:
         assert ID_NUMBER not in text
         assert EMAIL_LOCAL not in text
     assert "1301**********1233" in flow.requester_view
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def jingkai(env: dict[str, str], cwd: Path, *args: str) -> str:

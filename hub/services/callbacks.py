@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -22,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.connectors.secrets import resolve_connection
 from hub.mapping import MappingError, StatusUpdate, parse_page
 from hub.model.base import utcnow
-from hub.services.feedback import apply_update
+from hub.services.feedback import FeedbackResult, apply_update
 from hub.services.pool import ConnectorPool
 from hub.store.db import transaction
 from hub.store.dead_letters import add_dead_letter
@@ -39,13 +38,6 @@ class CallbackRefused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-@dataclass
-class CallbackResult:
-    applied: int = 0
-    unchanged: int = 0
-    unknown: list[str] = field(default_factory=list)
 
 
 def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
@@ -77,7 +69,7 @@ def receive(
     headers: Mapping[str, str],
     body: bytes,
     now: datetime | None = None,
-) -> CallbackResult:
+) -> FeedbackResult:
     now = now or utcnow()
     if connector not in pool.names():
         raise CallbackRefused(404, "unknown_connector", "未知连接器 (unknown connector)")
@@ -94,7 +86,7 @@ def receive(
     nonce = _verify(secret, headers, body, now, callback.max_skew_seconds)
     mapping = pool.mapping(callback.mapping)
     refusal: CallbackRefused | None = None
-    result = CallbackResult()
+    result = FeedbackResult()
     with transaction(pool.engine) as conn:
         try:
             with conn.begin_nested():
@@ -123,13 +115,7 @@ def receive(
         for update in updates:
             if not isinstance(update, StatusUpdate):  # pragma: no cover - checked at load
                 continue
-            outcome = apply_update(conn, connector, update, clock, now)
-            if outcome == "applied":
-                result.applied += 1
-            elif outcome == "unchanged":
-                result.unchanged += 1
-            else:
-                result.unknown.append(update.external_id)
+            result.count(apply_update(conn, connector, update, clock, now), update.external_id)
     if refusal is not None:
         raise refusal
     return result

@@ -24,7 +24,7 @@ from hub.model.base import utcnow
 from hub.model.codes import DeliveryState, OrgTier
 from hub.model.work_order import Assignment, WorkOrder
 from hub.services import workflow
-from hub.services.catalogue import Catalogue
+from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
 from hub.store.db import transaction
@@ -77,14 +77,19 @@ class Dispatcher:
         self,
         engine: Engine,
         pool: ConnectorPool,
-        catalogue: Catalogue,
+        catalogues: CatalogueCache,
         policy: DispatchPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.pool = pool
-        self.catalogue = catalogue
+        self.catalogues = catalogues
         self.policy = policy or DispatchPolicy()
         self.inbox = StoreInbox(engine)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """Read through the cache: a long-running worker sees reference-data changes."""
+        return self.catalogues.get()
 
     def dispatch(self, wo_no: str, unit_code: str | None = None) -> list[Delivery]:
         """Deliver every undelivered assignment of the order (or of one unit)."""

@@ -38,12 +38,35 @@ Step = Callable[[WorkOrder, Assignment], actions.Change]
 class FeedbackResult:
     applied: int = 0
     unchanged: int = 0
-    unknown: int = 0
+    #: External ids the hub did not dispatch (other senders use the same system).
+    unknown: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
+    def count(self, outcome: str, external_id: str) -> None:
+        """Tally one apply_update outcome."""
+        if outcome == "applied":
+            self.applied += 1
+        elif outcome == "unchanged":
+            self.unchanged += 1
+        else:
+            self.unknown.append(external_id)
 
-def _steps(update: StatusUpdate, actor: str, clock: SlaClock, now: datetime) -> list[Step]:
-    """The unit actions that bring an assignment up to the reported state, in order."""
+
+#: How far along an assignment is; fed back, returned and withdrawn are final (absent).
+_RANK = {
+    AssignmentState.PENDING: 0,
+    AssignmentState.DISPATCHED: 1,
+    AssignmentState.SIGNED: 2,
+    AssignmentState.IN_PROGRESS: 3,
+}
+_FINAL = 4  # feedback and return end the assignment's work
+
+
+def _steps(
+    update: StatusUpdate, actor: str, clock: SlaClock, now: datetime
+) -> list[tuple[int, Step]]:
+    """The unit actions that bring an assignment up to the reported state, in order, each
+    with the rank it reaches (a step the assignment has reached already is skipped)."""
     note = update.note or update.node
 
     def sign(order: WorkOrder, a: Assignment) -> actions.Change:
@@ -61,35 +84,14 @@ def _steps(update: StatusUpdate, actor: str, clock: SlaClock, now: datetime) -> 
 
     status = update.status
     if status in FINISHED_STATES:
-        return [finish]
+        return [(_FINAL, finish)]
     if status is S.RETURNED:
-        return [hand_back]
+        return [(_FINAL, hand_back)]
     if status in {S.IN_PROGRESS, S.EXTENDED}:
-        return [sign, progress]
+        return [(2, sign), (3, progress)]
     if status is S.SIGNED:
-        return [sign]
+        return [(2, sign)]
     return []
-
-
-_ORDER = {
-    AssignmentState.PENDING: 0,
-    AssignmentState.DISPATCHED: 1,
-    AssignmentState.SIGNED: 2,
-    AssignmentState.IN_PROGRESS: 3,
-}
-
-
-def _needed(step: Step, assignment: Assignment) -> bool:
-    """Skip steps the assignment has already passed (idempotent re-application)."""
-    rank = _ORDER.get(assignment.state)
-    if rank is None:  # fed back, returned or withdrawn: final for this assignment
-        return False
-    name = getattr(step, "__name__", "")
-    if name == "sign":
-        return rank < 2
-    if name == "progress":
-        return rank < 3
-    return True
 
 
 def apply_update(
@@ -115,10 +117,11 @@ def apply_update(
         return "unknown"
     actor = f"system:{connector}" + (f"/{update.operator}" if update.operator else "")
     applied = False
-    for step in _steps(update, actor, clock, now):
+    for reaches, step in _steps(update, actor, clock, now):
         order = workflow.load(conn, found.wo_no)
         assignment = next(a for a in order.assignments if a.id == found.id)
-        if not _needed(step, assignment):
+        rank = _RANK.get(assignment.state)
+        if rank is None or rank >= reaches:
             continue
         try:
             change = step(order, assignment)
@@ -164,12 +167,7 @@ def apply_updates(
         except workflow.Conflict:
             result.failed.append(update.external_id)
             continue
-        if outcome == "applied":
-            result.applied += 1
-        elif outcome == "unchanged":
-            result.unchanged += 1
-        else:
-            result.unknown += 1
+        result.count(outcome, update.external_id)
     return result
 
 

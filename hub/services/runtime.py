@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, select
 
-from hub.bus.consumer import Defer, Handler, Message, Retry
+from hub.bus.consumer import Defer, Handler, Message
 from hub.config import Settings
 from hub.model.base import utcnow
 from hub.model.codes import EventAction, WorkOrderState
@@ -114,7 +114,7 @@ class FlowRuntime:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.engine, self.pool, self.catalogue, self.dispatch_policy)
+        return Dispatcher(self.engine, self.pool, self.catalogues, self.dispatch_policy)
 
     def close(self) -> None:
         self.pool.close()
@@ -144,23 +144,19 @@ class FlowRuntime:
             delay = max(0.5, (first - utcnow()).total_seconds())
             raise Defer(delay, "; ".join(r.reason or r.outcome for r in waiting))
 
+    # A failure raised by a handler is retried by the bus with backoff, then dead-lettered.
+
     def _on_reply(self, message: Message) -> None:
-        try:
-            send_reply(self.pool, str(message.payload["wo_no"]))
-        except Exception as exc:
-            raise Retry(f"{type(exc).__name__}: {exc}") from exc
+        send_reply(self.pool, str(message.payload["wo_no"]))
 
     def _on_notice(self, message: Message) -> None:
         payload = message.payload
-        try:
-            self.dispatcher.notify(
-                str(payload["wo_no"]),
-                str(payload["unit_code"]),
-                str(payload.get("kind") or "notice"),
-                message.message_id,
-            )
-        except Exception as exc:
-            raise Retry(f"{type(exc).__name__}: {exc}") from exc
+        self.dispatcher.notify(
+            str(payload["wo_no"]),
+            str(payload["unit_code"]),
+            str(payload.get("kind") or "notice"),
+            message.message_id,
+        )
 
     # --- sweeps (also the Airflow tasks) --------------------------------------------------
 

@@ -28,18 +28,13 @@ from sqlalchemy import create_engine, select
 
 from hub.config import REPO_ROOT
 from hub.sandbox.runner import DEFAULT_PORTS
+from hub.sandbox.wiring import free_port
 from hub.store.schema import work_orders
 
 pytestmark = pytest.mark.slow
 DAG_ID = "jk_connector_hotline_centre"
 READY_SECONDS = 600
 RUN_SECONDS = 420
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,9 @@ from typing import Any
 import requests
 
 from hub.config import REPO_ROOT
+from hub.sandbox.wiring import free_port
 
 JINGKAI = str(Path(sys.executable).with_name("jingkai"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hub_environment(

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from integration_helpers import CONNECTORS, control, sandbox_env
+from integration_helpers import control, sandbox_env
 
 from hub.api.app import create_app
 from hub.bus.runner import BusRunner, start_bus
 from hub.config import REPO_ROOT, Settings
 from hub.sandbox import Sandbox
-from hub.sandbox.runner import DEFAULT_PORTS
+from hub.sandbox.wiring import rebase_connectors
 from hub.services.runtime import FlowRuntime
 
 POLICIES = REPO_ROOT / "policies"
@@ -30,15 +30,8 @@ MAPPINGS_DIR = REPO_ROOT / "mappings"
 
 
 def rebased_connectors(sandbox: Sandbox, target: Path) -> Path:
-    """The shipped connector files with each sandbox system's default URL replaced."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in CONNECTORS.glob("*.yaml"):
-        text = path.read_text("utf-8")
-        for system, port in DEFAULT_PORTS.items():
-            if system in sandbox.urls:
-                text = text.replace(f"http://127.0.0.1:{port}", sandbox.urls[system])
-        (target / path.name).write_text(text, "utf-8")
-    return target
+    """The shipped connector files pointed at this sandbox."""
+    return rebase_connectors(sandbox.urls, target)
 
 
 @dataclass

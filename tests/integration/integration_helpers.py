@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -26,20 +25,14 @@ from hub.mapping import Failure, Mapping, MappingError, load_mappings
 from hub.model.work_order import WorkOrder
 from hub.sandbox import Sandbox, running_sandbox
 from hub.sandbox.runner import DEFAULT_PORTS
+from hub.sandbox.wiring import SANDBOX_SECRETS, sandbox_secrets
 from hub.services.sync import map_page
 
 CONNECTORS = REPO_ROOT / "connectors"
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 
 #: The environment each shipped config documents in its comments, for the sandbox.
-SANDBOX_ENV = {
-    "HUB_ALLOWED_HOSTS": "127.0.0.1",
-    "AIRFLOW_CONN_WEAVER_ENV": "soap://hub:weaver-sandbox@127.0.0.1:8101",
-    "AIRFLOW_CONN_SEEYON_URBAN": "http://hub:seeyon-sandbox@127.0.0.1:8102",
-    "AIRFLOW_CONN_SEEYON_URBAN_CALLBACK": "http://:seeyon-callback-secret@",
-    "AIRFLOW_CONN_HEBEI_NETWORK": "soap://exchange_user:hebei-sandbox@127.0.0.1:8104",
-    "AIRFLOW_CONN_HOTLINE_CENTRE": "http://:hotline-sandbox-key@127.0.0.1:8105",
-}
+SANDBOX_ENV = {"HUB_ALLOWED_HOSTS": "127.0.0.1", **SANDBOX_SECRETS}
 
 
 @contextmanager
@@ -47,13 +40,8 @@ def sandbox_env(tongda_db: Path | None = None) -> Iterator[None]:
     """The documented AIRFLOW_CONN_* variables and allow-list, for a module's lifetime."""
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("HUB_ALLOW_PRIVATE", raising=False)
-        for name, value in SANDBOX_ENV.items():
+        for name, value in {**SANDBOX_ENV, **sandbox_secrets(tongda_db)}.items():
             patch.setenv(name, value)
-        if tongda_db is not None:
-            # Airflow URI form: the path's slashes percent-encoded (an absolute path).
-            patch.setenv(
-                "AIRFLOW_CONN_TONGDA_HOUSING", "sqlite:///" + quote(str(tongda_db), safe="")
-            )
         yield
 
 

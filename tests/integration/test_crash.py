@@ -26,6 +26,7 @@ from integration_helpers import SANDBOX_ENV, control, sandbox_for
 from sqlalchemy import select
 
 from hub.sandbox import Sandbox
+from hub.sandbox.wiring import sandbox_secrets
 from hub.store.db import engine_for
 from hub.store.schema import assignments, inbox_items, work_orders
 
@@ -61,12 +62,8 @@ def order_body(i: int) -> dict[str, Any]:
 
 
 def environment(sandbox: Sandbox, tmp_path: Path, database_url: str, **kw: Any) -> dict[str, str]:
-    secrets = {**SANDBOX_ENV}
-    tongda = sandbox.tongda_database
-    assert tongda is not None
-    from urllib.parse import quote
-
-    secrets["AIRFLOW_CONN_TONGDA_HOUSING"] = "sqlite:///" + quote(str(tongda), safe="")
+    assert sandbox.tongda_database is not None
+    secrets = {**SANDBOX_ENV, **sandbox_secrets(sandbox.tongda_database)}
     connectors = rebased_connectors(sandbox, tmp_path / "connectors")
     quick_recovery(connectors)
     return hub_environment(tmp_path, database_url, connectors, secrets, **kw)
