@@ -6,18 +6,29 @@ the in-process broker without losing work (the sweeps find it).
 """
 
 from hub.bus.broker import Bus
-from hub.bus.consumer import BUS_SOURCE, Defer, Handler, Message, QueueConsumer, Retry
+from hub.bus.consumer import (
+    BUS_SOURCE,
+    Batch,
+    Defer,
+    Handler,
+    Message,
+    Outcomes,
+    QueueConsumer,
+    Retry,
+)
 from hub.bus.relay import Relay, relay_once
 from hub.bus.runner import BusRunner, start_bus, topology_for
 from hub.bus.topology import QueueSpec, RetryPolicy, Topology, queue_specs
 
 __all__ = [
     "BUS_SOURCE",
+    "Batch",
     "Bus",
     "BusRunner",
     "Defer",
     "Handler",
     "Message",
+    "Outcomes",
     "QueueConsumer",
     "QueueSpec",
     "Relay",

@@ -10,6 +10,10 @@ message comes back later without using up an attempt.
 
 The handler runs outside any transaction of ours and the processed row is written after it
 returns, so a crash in between runs it again: handlers must be idempotent themselves.
+
+A `Batch` handler takes every message already waiting (up to its size) at once, so one
+transaction can carry many orders; each message still gets its own outcome — done, retry,
+defer or dead letter — exactly as a single handler's would.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kombu import Consumer
 from kombu.message import Message as KombuMessage
 from kombu.mixins import ConsumerMixin
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.bus.broker import Bus
@@ -44,6 +48,8 @@ DEFERS_HEADER = "x-hub-defers"
 #: transport polls anyway, so checking more often costs it nothing).
 SAFETY_INTERVAL = 0.25
 MEMORY_SAFETY_INTERVAL = 0.05
+#: How long a consumer with messages in hand waits for more before it handles them.
+GATHER_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,32 @@ class Message:
 
 
 Handler = Callable[[Message], None]
+#: One outcome per message, in order: None when done, else what the handler raised for it.
+Outcomes = list[BaseException | None]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A handler for many messages at once (say, routing them in one transaction)."""
+
+    handle: Callable[[list[Message]], Outcomes]
+    size: int = 64
+
+
+def one_by_one(handler: Handler) -> Batch:
+    """A plain handler as a batch of one: each message settled before the next is taken."""
+
+    def handle(messages: list[Message]) -> Outcomes:
+        outcomes: Outcomes = []
+        for message in messages:
+            try:
+                handler(message)
+                outcomes.append(None)
+            except Exception as exc:  # settled per message by the consumer
+                outcomes.append(exc)
+        return outcomes
+
+    return Batch(handle, size=1)
 
 
 class Retry(Exception):
@@ -108,50 +140,76 @@ def _original(message: Message) -> str:
     return json.dumps(body, ensure_ascii=False, sort_keys=True)
 
 
-def already_settled(engine: Engine, consumer: str, message_id: str) -> bool:
+def settled_ids(engine: Engine, consumer: str, message_ids: list[str]) -> set[str]:
+    """Which of these ids this consumer has settled before."""
     query = select(processed_messages.c.message_id).where(
         processed_messages.c.consumer == consumer,
-        processed_messages.c.message_id == message_id,
+        processed_messages.c.message_id.in_(message_ids),
     )
     with engine.connect() as conn:
-        return conn.execute(query).first() is not None
+        return set(conn.execute(query).scalars())
 
 
-def _settle(conn: Any, consumer: str, message_id: str) -> None:
+def already_settled(engine: Engine, consumer: str, message_id: str) -> bool:
+    return bool(settled_ids(engine, consumer, [message_id]))
+
+
+def _settle(conn: Any, consumer: str, message_ids: list[str]) -> None:
+    now = utcnow()
     conn.execute(
-        processed_messages.insert().values(
-            consumer=consumer, message_id=message_id, processed_at=utcnow()
-        )
+        insert(processed_messages),
+        [{"consumer": consumer, "message_id": i, "processed_at": now} for i in message_ids],
     )
 
 
-def mark_settled(engine: Engine, consumer: str, message_id: str) -> None:
-    """Remember a message id as done for this consumer; a concurrent twin may beat us."""
+def mark_settled(engine: Engine, consumer: str, message_ids: list[str]) -> None:
+    """Remember message ids as done for this consumer; a concurrent twin may beat us to
+    some of them, then each is written on its own."""
+    if not message_ids:
+        return
     try:
         with transaction(engine) as conn:
-            _settle(conn, consumer, message_id)
+            _settle(conn, consumer, message_ids)
     except IntegrityError:
-        log.debug("message %s already settled by %s", message_id, consumer)
+        if len(message_ids) == 1:
+            log.debug("message %s already settled by %s", message_ids[0], consumer)
+            return
+        for message_id in message_ids:
+            mark_settled(engine, consumer, [message_id])
 
 
 class QueueConsumer(ConsumerMixin):
-    """One queue, one handler, one thread; reconnects on its own (kombu's ConsumerMixin)."""
+    """One queue, one handler, one thread; reconnects on its own (kombu's ConsumerMixin).
+
+    Deliveries are gathered while more are waiting (up to the handler's batch size), then
+    handled together; `after_batch` is called once a batch is settled (the runner wakes
+    the relay with it, so what the handlers wrote to the outbox goes out at once).
+    """
 
     # Give up connecting after a few tries, so `run` comes round and sees should_stop
     # (kombu's default, None, retries for ever).
     connect_max_retries = 3  # type: ignore[assignment]
 
     def __init__(
-        self, engine: Engine, bus: Bus, spec: QueueSpec, handler: Handler, *, prefetch: int = 8
+        self,
+        engine: Engine,
+        bus: Bus,
+        spec: QueueSpec,
+        handler: Handler | Batch,
+        *,
+        prefetch: int = 8,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.spec = spec
-        self.handler = handler
-        self.prefetch = prefetch
+        self.batch = handler if isinstance(handler, Batch) else one_by_one(handler)
+        self.prefetch = max(prefetch, self.batch.size)
+        self.after_batch = after_batch
         self.connection = bus.connection()
         self.queue_name = bus.topology.queue_name(spec)
         self.safety_interval = SAFETY_INTERVAL if bus.native_delays else MEMORY_SAFETY_INTERVAL
+        self._gathered: list[tuple[KombuMessage, Message]] = []
 
     @property
     def name(self) -> str:
@@ -188,27 +246,89 @@ class QueueConsumer(ConsumerMixin):
     def stop(self) -> None:
         self.should_stop = True
 
+    def consume(
+        self,
+        limit: int | None = None,
+        timeout: float | None = None,
+        safety_interval: float = 1,
+        **kwargs: Any,
+    ) -> Iterator[None]:
+        """kombu's loop, except that what a drain delivered is gathered, topped up with
+        whatever else is already waiting, and handled as one batch."""
+        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
+            while not self.should_stop:
+                try:
+                    conn.drain_events(timeout=safety_interval)
+                except TimeoutError:
+                    conn.heartbeat_check()
+                    yield
+                    continue
+                while self._gathered and len(self._gathered) < self.batch.size:
+                    try:
+                        conn.drain_events(timeout=GATHER_SECONDS)
+                    except TimeoutError:
+                        break
+                self.flush()
+                yield
+
     def on_message(self, message: KombuMessage) -> None:
-        """Settle one delivery: skip, handle, retry, defer or dead-letter it; then ack."""
+        """Gather one delivery for the next batch (an undecodable one is a dead letter)."""
         try:
             msg = decode(message.payload, message.headers)
         except Exception as exc:  # any undecodable body becomes a dead letter
             self._dead_letter(message, None, f"无法解析 (malformed message): {exc}")
             return
+        self._gathered.append((message, msg))
+
+    def flush(self) -> None:
+        """Settle what was gathered: skip, handle, retry, defer or dead-letter each; ack."""
+        gathered, self._gathered = self._gathered, []
+        if not gathered:
+            return
         try:
-            if already_settled(self.engine, self.name, msg.message_id):
+            done = settled_ids(self.engine, self.name, [m.message_id for _, m in gathered])
+        except Exception as exc:  # the database is away: all of them come back later
+            for message, msg in gathered:
+                self._failed(message, msg, describe(exc), None)
+            return
+        todo: list[tuple[KombuMessage, Message]] = []
+        for message, msg in gathered:
+            if msg.message_id in done:
                 log.info("queue %s: %s already processed; skipped", self.name, msg.message_id)
                 message.ack()
-                return
-            self.handler(msg)
-            mark_settled(self.engine, self.name, msg.message_id)
-        except Defer as exc:
+            else:
+                todo.append((message, msg))
+        if todo:
+            self._handle(todo)
+        if self.after_batch is not None:
+            self.after_batch()
+
+    def _handle(self, todo: list[tuple[KombuMessage, Message]]) -> None:
+        try:
+            outcomes = self.batch.handle([msg for _, msg in todo])
+            if len(outcomes) != len(todo):
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(todo)} messages")
+        except Exception as exc:  # the whole batch failed: each message is retried
+            outcomes = [exc] * len(todo)
+        succeeded = [
+            msg.message_id for (_, msg), outcome in zip(todo, outcomes, strict=True) if not outcome
+        ]
+        try:
+            mark_settled(self.engine, self.name, succeeded)
+        except Exception as exc:  # not remembered: they run again, which handlers allow
+            log.warning("queue %s: cannot settle %d: %s", self.name, len(succeeded), describe(exc))
+        for (message, msg), outcome in zip(todo, outcomes, strict=True):
+            if outcome is None:
+                message.ack()
+            else:
+                self._settle_failure(message, msg, outcome)
+
+    def _settle_failure(self, message: KombuMessage, msg: Message, exc: BaseException) -> None:
+        if isinstance(exc, Defer):
             self._defer(message, msg, exc)
-            return
-        except Retry as exc:
+        elif isinstance(exc, Retry):
             self._failed(message, msg, exc.reason, exc.delay)
-            return
-        except Exception as exc:  # a handler's failure is retried, not fatal
+        else:  # a handler's failure is retried, not fatal
             log.warning(
                 "queue %s: %s attempt %d failed: %s",
                 self.name,
@@ -217,8 +337,6 @@ class QueueConsumer(ConsumerMixin):
                 describe(exc),
             )
             self._failed(message, msg, f"{type(exc).__name__}: {exc}", None)
-            return
-        message.ack()
 
     def _headers(self, message: KombuMessage, **changes: int) -> dict[str, Any]:
         return {**(message.headers or {}), **changes}
@@ -278,7 +396,7 @@ class QueueConsumer(ConsumerMixin):
                     reason=reason,
                 )
                 if msg is not None:
-                    _settle(conn, self.name, msg.message_id)
+                    _settle(conn, self.name, [msg.message_id])
         except IntegrityError:
             log.info("queue %s: %s was settled meanwhile", self.name, msg and msg.message_id)
             message.ack()

@@ -16,7 +16,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from hub.bus.broker import Bus
-from hub.bus.consumer import Handler, QueueConsumer
+from hub.bus.consumer import Batch, Handler, QueueConsumer
 from hub.bus.relay import POLL_SECONDS, Relay
 from hub.bus.topology import RetryPolicy, Topology, queue_specs
 from hub.config import Settings
@@ -74,7 +74,7 @@ class BusRunner:
 
 
 def select_queues(
-    topology: Topology, handlers: Mapping[str, Handler], queues: Collection[str] | None
+    topology: Topology, handlers: Mapping[str, Handler | Batch], queues: Collection[str] | None
 ) -> list[str]:
     """The queues to consume: `queues` (default: all with a handler); ValueError if unknown
     or without a handler."""
@@ -93,7 +93,7 @@ def select_queues(
 def start_bus(
     engine: Engine,
     settings: Settings,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, Handler | Batch],
     queues: Collection[str] | None = None,
     *,
     topology: Topology | None = None,
@@ -114,10 +114,12 @@ def start_bus(
     except Exception:
         bus.close()
         raise
-    consumers = tuple(
-        QueueConsumer(engine, bus, topology.spec(name), handlers[name]) for name in names
-    )
     relay_loop = Relay(engine, bus, interval=relay_interval) if relay else None
+    wake = relay_loop.wake if relay_loop is not None else None
+    consumers = tuple(
+        QueueConsumer(engine, bus, topology.spec(name), handlers[name], after_batch=wake)
+        for name in names
+    )
     runner = BusRunner(bus, relay_loop, consumers)
     for consumer in consumers:
         thread = threading.Thread(

@@ -12,6 +12,8 @@ attempt they fall back to the hub inbox with an alert on the timeline.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,6 +29,7 @@ from hub.services import workflow
 from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
+from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import assignments
 from hub.workflow import actions
@@ -93,16 +96,47 @@ class Dispatcher:
 
     def dispatch(self, wo_no: str, unit_code: str | None = None) -> list[Delivery]:
         """Deliver every undelivered assignment of the order (or of one unit)."""
+        found = self.dispatch_many([(wo_no, unit_code)])[0]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def dispatch_many(
+        self, wanted: Sequence[tuple[str, str | None]]
+    ) -> list[list[Delivery] | Exception]:
+        """Deliver a batch of (order, unit or None): the orders read at once, their
+        assignments claimed in one transaction, each sent on its own, and the tasks created
+        recorded in one transaction. One outcome per item, in order."""
         with self.engine.connect() as conn:
-            order = workflow.load(conn, wo_no)
-        waiting = [
-            a
-            for a in order.assignments
-            if a.delivery_state.value in UNDELIVERED
-            and a.state in actions.WORKING
-            and (unit_code is None or a.unit_code == unit_code)
-        ]
-        return [self._deliver(order, assignment) for assignment in waiting]
+            orders = repo.get_work_orders(conn, [wo_no for wo_no, _ in wanted])
+        results: list[list[Delivery] | Exception] = []
+        work: list[tuple[int, WorkOrder, Assignment]] = []
+        for index, (wo_no, unit_code) in enumerate(wanted):
+            order = orders.get(wo_no)
+            if order is None:
+                results.append(workflow.NotFound(wo_no))
+                continue
+            results.append([])
+            work.extend((index, order, a) for a in _waiting(order, unit_code))
+        claimed = self._claim_many([a for _, _, a in work], utcnow())
+        sent: list[tuple[int, _Sent]] = []
+        for index, order, assignment in work:
+            done = results[index]
+            assert isinstance(done, list)
+            attempt = claimed.pop(assignment.id or 0, None)
+            if attempt is None:
+                done.append(Delivery(order.wo_no, assignment.unit_code, "skipped"))
+                continue
+            outcome = self._attempt(order, assignment, attempt)
+            if isinstance(outcome, Delivery):
+                done.append(outcome)
+            else:
+                sent.append((index, outcome))
+        for (index, _), delivery in zip(sent, self._record_many([s for _, s in sent]), strict=True):
+            done = results[index]
+            assert isinstance(done, list)
+            done.append(delivery)
+        return results
 
     def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
         """An urging or supervision notice: the unit's `notice` operation, else its inbox."""
@@ -152,36 +186,42 @@ class Dispatcher:
         )
         return max(self.policy.lease, call)
 
-    def _claim(self, assignment: Assignment, now: datetime) -> int | None:
-        """Take the lease; the attempt number, or None if another worker holds it."""
+    def _claim_many(self, claims: list[Assignment], now: datetime) -> dict[int, int]:
+        """Take the leases, in one transaction: assignment id → attempt number, for those
+        no other worker holds."""
+        by_lease: dict[timedelta, list[int]] = {}
+        for assignment in claims:
+            by_lease.setdefault(self.lease(assignment.connector), []).append(assignment.id or 0)
+        if not by_lease:
+            return {}
+        claimed: dict[int, int] = {}
         with transaction(self.engine) as conn:
-            claimed = conn.execute(
-                update(assignments)
-                .where(
-                    and_(
-                        assignments.c.id == assignment.id,
-                        assignments.c.delivery_state.in_(UNDELIVERED),
-                        or_(
-                            assignments.c.next_attempt_at.is_(None),
-                            assignments.c.next_attempt_at <= now,
-                        ),
+            for lease, ids in by_lease.items():
+                rows = conn.execute(
+                    update(assignments)
+                    .where(
+                        and_(
+                            assignments.c.id.in_(ids),
+                            assignments.c.delivery_state.in_(UNDELIVERED),
+                            or_(
+                                assignments.c.next_attempt_at.is_(None),
+                                assignments.c.next_attempt_at <= now,
+                            ),
+                        )
                     )
+                    .values(
+                        attempts=assignments.c.attempts + 1,
+                        delivery_state=DeliveryState.SENT.value,
+                        next_attempt_at=now + lease,
+                        updated_at=now,
+                    )
+                    .returning(assignments.c.id, assignments.c.attempts)
                 )
-                .values(
-                    attempts=assignments.c.attempts + 1,
-                    delivery_state=DeliveryState.SENT.value,
-                    next_attempt_at=now + self.lease(assignment.connector),
-                    updated_at=now,
-                )
-                .returning(assignments.c.attempts)
-            ).scalar_one_or_none()
-        return None if claimed is None else int(claimed)
+                claimed.update({int(row.id): int(row.attempts) for row in rows})
+        return claimed
 
-    def _deliver(self, order: WorkOrder, assignment: Assignment) -> Delivery:
-        now = utcnow()
-        attempt = self._claim(assignment, now)
-        if attempt is None:
-            return Delivery(order.wo_no, assignment.unit_code, "skipped")
+    def _attempt(self, order: WorkOrder, assignment: Assignment, attempt: int) -> Delivery | _Sent:
+        """One claimed delivery: the task created (to record), or what happened instead."""
         key = assignment.dispatch_key or order.wo_no
         if assignment.connector is None:
             return self._to_inbox(order, assignment, key)
@@ -193,7 +233,7 @@ class Dispatcher:
             return self._give_up(order, assignment, key, exc.reason)
         except (AdapterError, MappingError, OSError) as exc:
             return self._failed(order, assignment, key, _reason(exc), attempt)
-        return self._record(order, assignment, external_id, DeliveryState.DELIVERED)
+        return _Sent(order, assignment, external_id, utcnow())
 
     def _send(self, order: WorkOrder, assignment: Assignment, key: str, *, looked_up: bool) -> str:
         connector = assignment.connector or ""
@@ -227,6 +267,34 @@ class Dispatcher:
 
     # --- outcomes -------------------------------------------------------------------------
 
+    def _record_many(self, sent: list[_Sent]) -> list[Delivery]:
+        """Record created tasks in one transaction; an order with more than one of them
+        here, or one that changed since it was read, is recorded on its own."""
+        per_order = Counter(s.order.wo_no for s in sent)
+        decided: list[tuple[WorkOrder, actions.Change]] = []
+        together: list[_Sent] = []
+        for item in sent:
+            if per_order[item.order.wo_no] > 1:
+                continue
+            try:
+                decided.append((item.order, _delivered_change(item.order, item)))
+            except InvalidTransition:
+                continue  # recorded on its own below, which says why it was skipped
+            together.append(item)
+        if decided:
+            try:
+                with transaction(self.engine) as conn:
+                    workflow.write_many(conn, decided, utcnow())
+            except workflow.Conflict:
+                together = []
+        written = {id(item) for item in together}
+        return [
+            Delivery(item.order.wo_no, item.assignment.unit_code, "delivered", item.external_id)
+            if id(item) in written
+            else self._record(item.order, item.assignment, item.external_id, item.state)
+            for item in sent
+        ]
+
     def _record(
         self,
         order: WorkOrder,
@@ -235,12 +303,8 @@ class Dispatcher:
         state: DeliveryState,
     ) -> Delivery:
         def decide(_conn: object, current: WorkOrder) -> actions.Change:
-            mine = _same(current, assignment)
-            change = actions.delivered(current, mine, external_id, state, SYSTEM, utcnow())
-            change.assignment_updates[assignment.id or 0].update(
-                next_attempt_at=None, last_error=None
-            )
-            return change
+            item = _Sent(current, _same(current, assignment), external_id, utcnow(), state)
+            return _delivered_change(current, item)
 
         try:
             workflow.apply(self.engine, order.wo_no, decide)
@@ -322,6 +386,36 @@ class Dispatcher:
             conn.execute(
                 update(assignments).where(assignments.c.id == assignment.id).values(values)
             )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A task the department system has created (at `answered_at`), not yet recorded."""
+
+    order: WorkOrder
+    assignment: Assignment
+    external_id: str | None
+    answered_at: datetime
+    state: DeliveryState = DeliveryState.DELIVERED
+
+
+def _delivered_change(order: WorkOrder, sent: _Sent) -> actions.Change:
+    change = actions.delivered(
+        order, sent.assignment, sent.external_id, sent.state, SYSTEM, sent.answered_at
+    )
+    change.assignment_updates[sent.assignment.id or 0].update(next_attempt_at=None, last_error=None)
+    return change
+
+
+def _waiting(order: WorkOrder, unit_code: str | None) -> list[Assignment]:
+    """The order's assignments still to deliver (of one unit, if given)."""
+    return [
+        a
+        for a in order.assignments
+        if a.delivery_state.value in UNDELIVERED
+        and a.state in actions.WORKING
+        and (unit_code is None or a.unit_code == unit_code)
+    ]
 
 
 class _Refused(Exception):

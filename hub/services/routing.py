@@ -8,6 +8,7 @@ left in the response centre's manual triage queue. Routing an order twice does n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -20,6 +21,8 @@ from hub.model.work_order import NewEvent, WorkOrder, WorkOrderSubmission
 from hub.services import workflow
 from hub.services.catalogue import Catalogue
 from hub.services.intake import NewOrder, receive_many
+from hub.store import work_orders as repo
+from hub.store.db import transaction
 from hub.store.schema import work_orders
 from hub.workflow import actions
 from hub.workflow.actions import NewAssignment, SlaClock
@@ -58,8 +61,61 @@ class Router:
         workflow.apply(self.engine, wo_no, decide)
         return outcome[0]
 
+    def route_many(self, wo_nos: Sequence[str]) -> list[Routed | Exception]:
+        """Route a batch: the orders read at once, decided in turn, written in one
+        transaction. An order that may repeat another of the same batch, and every order
+        of a batch whose write met a conflict, is routed on its own afterwards (when the
+        other is stored and can be merged into). One outcome per number, in order."""
+        now = utcnow()
+        outcomes: dict[str, Routed | Exception] = {}
+        decided: list[tuple[WorkOrder, actions.Change]] = []
+        kinds: dict[str, Routed] = {}
+        later: list[str] = []
+        batch: list[OrderSummary] = []
+        with self.engine.connect() as conn:
+            orders = repo.get_work_orders(conn, list(wo_nos))
+            for wo_no in dict.fromkeys(wo_nos):
+                order = orders.get(wo_no)
+                if order is None:
+                    outcomes[wo_no] = workflow.NotFound(wo_no)
+                    continue
+                if order.status is not WorkOrderState.RECEIVED or order.triage_queue:
+                    outcomes[wo_no] = "skipped"
+                    continue
+                try:
+                    kind, change = self._decide(conn, order, now, batch)
+                except _TwinInBatch:
+                    later.append(wo_no)
+                    continue
+                except Exception as exc:  # this order's outcome; the others go on
+                    outcomes[wo_no] = exc
+                    continue
+                decided.append((order, change))
+                kinds[wo_no] = kind
+                if kind == "dispatched":
+                    routed = {
+                        "category_code": change.fields.get("category_code", order.category_code)
+                    }
+                    batch.append(summary_of(order.model_copy(update=routed)))
+        try:
+            with transaction(self.engine) as conn:
+                workflow.write_many(conn, decided, now)
+            outcomes.update(kinds)
+        except workflow.Conflict:
+            later = list(kinds) + later
+        for wo_no in later:
+            try:
+                outcomes[wo_no] = self.route(wo_no)
+            except Exception as exc:  # this order's outcome; the others go on
+                outcomes[wo_no] = exc
+        return [outcomes[wo_no] for wo_no in wo_nos]
+
     def _decide(
-        self, conn: Connection, order: WorkOrder, now: datetime
+        self,
+        conn: Connection,
+        order: WorkOrder,
+        now: datetime,
+        batch: Sequence[OrderSummary] = (),
     ) -> tuple[Routed, actions.Change]:
         found = triage(order, self.catalogue, self.policy)
         if isinstance(found, Split) and order.parent_wo_no:
@@ -78,7 +134,7 @@ class Router:
             return "split", change
         if isinstance(found, Manual):
             return "manual", self._manual(order, found.reason)
-        twin = self._duplicate_of(conn, order, found)
+        twin = self._duplicate_of(conn, order, found, batch)
         if twin is not None:
             return "merged", actions.merge(order, workflow.load(conn, twin), SYSTEM, now)
         return "dispatched", self._assign(order, found, now)
@@ -122,11 +178,19 @@ class Router:
         )
         return change
 
-    def _duplicate_of(self, conn: Connection, order: WorkOrder, found: Dispatch) -> str | None:
+    def _duplicate_of(
+        self,
+        conn: Connection,
+        order: WorkOrder,
+        found: Dispatch,
+        batch: Sequence[OrderSummary] = (),
+    ) -> str | None:
         """An earlier open order of the same category at the same place, if one is similar.
 
         Without any place there is nothing to compare; with a region code only that place's
-        orders are read, otherwise the most recent few of the category.
+        orders are read, otherwise the most recent few of the category. `batch`: orders
+        decided earlier in the same batch, not stored yet — a likeness to one of them
+        raises _TwinInBatch.
         """
         location = order.location
         if location is None or not (
@@ -173,8 +237,10 @@ class Router:
             )
             for r in conn.execute(query)
         ]
-        candidate = order.model_copy(update={"category_code": found.category_code})
-        match = find_duplicate(summary_of(candidate), recent, self.policy)
+        candidate = summary_of(order.model_copy(update={"category_code": found.category_code}))
+        match = find_duplicate(candidate, recent, self.policy)
+        if match is None and batch and find_duplicate(candidate, list(batch), self.policy):
+            raise _TwinInBatch(order.wo_no)
         return match.wo_no if match else None
 
     def _children(
@@ -212,3 +278,7 @@ class Router:
             .values(parent_wo_no=order.wo_no)
         )
         return children
+
+
+class _TwinInBatch(Exception):
+    """The order may repeat one routed earlier in the same batch and not yet stored."""

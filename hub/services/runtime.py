@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, select
 
-from hub.bus.consumer import Defer, Handler, Message
+from hub.bus.consumer import Batch, Defer, Handler, Message, Outcomes
 from hub.config import Settings
 from hub.model.base import utcnow
 from hub.model.codes import EventAction, WorkOrderState
@@ -27,7 +27,7 @@ from hub.services import workflow
 from hub.services.actions import WorkflowContext
 from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.clock import PolicyClock
-from hub.services.dispatch import Dispatcher, DispatchPolicy, due_for_dispatch
+from hub.services.dispatch import Delivery, Dispatcher, DispatchPolicy, due_for_dispatch
 from hub.services.feedback import FeedbackResult, poll
 from hub.services.pool import ConnectorPool
 from hub.services.reply import send_reply
@@ -51,6 +51,8 @@ NONCE_KEEP = timedelta(hours=2)
 #: Longer than any redelivery of a bus message can arrive (retries back off to minutes).
 SETTLED_KEEP = timedelta(days=7)
 SUPERVISED_STATES = [s.value for s in HANDLING]
+#: Messages a routing or dispatch consumer takes at once (one transaction for all).
+BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -121,28 +123,33 @@ class FlowRuntime:
 
     # --- bus handlers ---------------------------------------------------------------------
 
-    def handlers(self) -> dict[str, Handler]:
-        table: dict[str, Handler] = {
-            "route": self._on_received,
+    def handlers(self) -> dict[str, Handler | Batch]:
+        """Routing and dispatch take their queue's waiting messages as one batch."""
+        dispatch = Batch(self._on_dispatch_batch, BATCH_SIZE)
+        table: dict[str, Handler | Batch] = {
+            "route": Batch(self._on_received_batch, BATCH_SIZE),
             "reply": self._on_reply,
             "notice": self._on_notice,
-            "dispatch.inbox": self._on_dispatch,
+            "dispatch.inbox": dispatch,
         }
         for name in self.pool.names():
-            table[f"dispatch.{name}"] = self._on_dispatch
+            table[f"dispatch.{name}"] = dispatch
         return table
 
-    def _on_received(self, message: Message) -> None:
-        self.router().route(str(message.payload["wo_no"]))
+    def _on_received_batch(self, messages: list[Message]) -> Outcomes:
+        outcomes, valid = _with_order_numbers(messages)
+        routed = self.router().route_many([messages[i].payload["wo_no"] for i in valid])
+        for index, result in zip(valid, routed, strict=True):
+            outcomes[index] = result if isinstance(result, Exception) else None
+        return outcomes
 
-    def _on_dispatch(self, message: Message) -> None:
-        payload = message.payload
-        results = self.dispatcher.dispatch(str(payload["wo_no"]), payload.get("unit_code"))
-        waiting = [r for r in results if r.outcome in ("retry", "wait")]
-        if waiting:
-            first = min(r.retry_at or utcnow() for r in waiting)
-            delay = max(0.5, (first - utcnow()).total_seconds())
-            raise Defer(delay, "; ".join(r.reason or r.outcome for r in waiting))
+    def _on_dispatch_batch(self, messages: list[Message]) -> Outcomes:
+        outcomes, valid = _with_order_numbers(messages)
+        items = [(messages[i].payload["wo_no"], _unit(messages[i])) for i in valid]
+        found = self.dispatcher.dispatch_many(items)
+        for index, result in zip(valid, found, strict=True):
+            outcomes[index] = result if isinstance(result, Exception) else _deferred(result)
+        return outcomes
 
     # A failure raised by a handler is retried by the bus with backoff, then dead-lettered.
 
@@ -299,6 +306,35 @@ class FlowRuntime:
             "housekeeping": self.sweep_housekeeping,
         }
         return sweeps[which]()
+
+
+def _with_order_numbers(messages: list[Message]) -> tuple[Outcomes, list[int]]:
+    """An error for each message without a work-order number, and where the others are."""
+    outcomes: Outcomes = []
+    valid: list[int] = []
+    for index, message in enumerate(messages):
+        wo_no = message.payload.get("wo_no")
+        if isinstance(wo_no, str) and wo_no:
+            outcomes.append(None)
+            valid.append(index)
+        else:
+            outcomes.append(ValueError("消息缺少工单号 (no wo_no in payload)"))
+    return outcomes, valid
+
+
+def _unit(message: Message) -> str | None:
+    unit = message.payload.get("unit_code")
+    return str(unit) if unit else None
+
+
+def _deferred(deliveries: list[Delivery]) -> Defer | None:
+    """Deliveries waiting on a retry or an open circuit: the message comes back then."""
+    waiting = [d for d in deliveries if d.outcome in ("retry", "wait")]
+    if not waiting:
+        return None
+    first = min(d.retry_at or utcnow() for d in waiting)
+    delay = max(0.5, (first - utcnow()).total_seconds())
+    return Defer(delay, "; ".join(d.reason or d.outcome for d in waiting))
 
 
 def _mark_note(kind: str, overdue_days: int | None) -> str:

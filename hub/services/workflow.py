@@ -7,12 +7,12 @@ events and the outbox messages — so a crash leaves either all of it or none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, select, update
 
 from hub.model.base import utcnow
 from hub.model.codes import AssignmentState, DeliveryState
@@ -20,7 +20,7 @@ from hub.model.work_order import WorkOrder
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import assignments, events, work_orders
-from hub.workflow.actions import Change, NewAssignment
+from hub.workflow.actions import Change
 
 Decide = Callable[[Connection, WorkOrder], Change]
 
@@ -39,77 +39,171 @@ def _column(value: Any) -> Any:
     return value
 
 
-def dispatch_key(conn: Connection, wo_no: str, unit_code: str) -> str:
-    """The work-order number, with -2, -3 … when the same unit gets the order again."""
-    earlier = conn.execute(
-        select(func.count())
-        .select_from(assignments)
-        .where(and_(assignments.c.wo_no == wo_no, assignments.c.unit_code == unit_code))
-    ).scalar_one()
-    return wo_no if earlier == 0 else f"{wo_no}-{earlier + 1}"
-
-
-def _assignment_row(
-    conn: Connection, wo_no: str, plan: NewAssignment, now: datetime
-) -> dict[str, Any]:
-    return {
-        "wo_no": wo_no,
-        "unit_code": plan.unit_code,
-        "role": plan.role.value,
-        "state": AssignmentState.PENDING.value,
-        "delivery_state": DeliveryState.PENDING.value,
-        "connector": plan.connector,
-        "due_at": plan.due_at,
-        "return_count": 0,
-        "attempts": 0,
-        "dispatch_key": plan.dispatch_key or dispatch_key(conn, wo_no, plan.unit_code),
-        "created_at": now,
-        "updated_at": now,
+def _dispatch_keys(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]]
+) -> dict[tuple[str, str], int]:
+    """How many assignments each (order, unit) has had, for those about to get another."""
+    wanted = {
+        order.wo_no
+        for order, change in decided
+        for plan in change.new_assignments
+        if plan.dispatch_key is None
     }
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(assignments.c.wo_no, assignments.c.unit_code, func.count())
+        .where(assignments.c.wo_no.in_(wanted))
+        .group_by(assignments.c.wo_no, assignments.c.unit_code)
+    )
+    return {(row[0], row[1]): int(row[2]) for row in rows}
+
+
+def _assignment_rows(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+) -> list[dict[str, Any]]:
+    """The new assignments' rows; the dispatch key is the work-order number, with -2, -3 …
+    when the same unit gets the order again."""
+    earlier = _dispatch_keys(conn, decided)
+    rows: list[dict[str, Any]] = []
+    for order, change in decided:
+        for plan in change.new_assignments:
+            key = plan.dispatch_key
+            if key is None:
+                seen = earlier.get((order.wo_no, plan.unit_code), 0)
+                earlier[(order.wo_no, plan.unit_code)] = seen + 1
+                key = order.wo_no if seen == 0 else f"{order.wo_no}-{seen + 1}"
+            rows.append(
+                {
+                    "wo_no": order.wo_no,
+                    "unit_code": plan.unit_code,
+                    "role": plan.role.value,
+                    "state": AssignmentState.PENDING.value,
+                    "delivery_state": DeliveryState.PENDING.value,
+                    "connector": plan.connector,
+                    "due_at": plan.due_at,
+                    "return_count": 0,
+                    "attempts": 0,
+                    "dispatch_key": key,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    return rows
+
+
+def _update_many(
+    conn: Connection, table: Table, keys: dict[str, Any], rows: list[dict[str, Any]]
+) -> int:
+    """One UPDATE for rows setting the same columns (`v_<column>`), matched on `keys`
+    (column → bind name); returns the rows written."""
+    columns = sorted(name[2:] for name in rows[0] if name.startswith("v_"))
+    statement = (
+        update(table)
+        .where(and_(*(table.c[column] == bindparam(bind) for column, bind in keys.items())))
+        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+    )
+    if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
+        return int(conn.execute(statement, rows).rowcount)
+    return sum(int(conn.execute(statement, row).rowcount) for row in rows)
+
+
+def _grouped(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
+
+
+def _write_orders(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+) -> None:
+    rows = []
+    for order, change in decided:
+        values: dict[str, Any] = {
+            "status": change.status.value,
+            "updated_at": now,
+            "version": order.version + 1,
+        }
+        values.update({key: _column(value) for key, value in change.fields.items()})
+        row = {f"v_{key}": value for key, value in values.items()}
+        rows.append({**row, "b_wo_no": order.wo_no, "b_version": order.version})
+    for group in _grouped(rows):
+        keys = {"wo_no": "b_wo_no", "version": "b_version"}
+        if _update_many(conn, work_orders, keys, group) != len(group):
+            raise Conflict(", ".join(row["b_wo_no"] for row in group))
+
+
+def _write_assignment_updates(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+) -> None:
+    rows = [
+        {**{f"v_{k}": v for k, v in fields.items()}, "v_updated_at": now, "b_id": assignment_id}
+        for _, change in decided
+        for assignment_id, fields in change.assignment_updates.items()
+    ]
+    for group in _grouped(rows):
+        _update_many(conn, assignments, {"id": "b_id"}, group)
+
+
+def _event_rows(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+) -> list[dict[str, Any]]:
+    """Each order's own events, then the events it adds to related orders, numbered on."""
+    wanted = {order.wo_no for order, change in decided if change.events}
+    wanted |= {wo_no for _, change in decided for wo_no, _ in change.related_events}
+    if not wanted:
+        return []
+    last: dict[str, int] = dict.fromkeys(wanted, 0)
+    found = conn.execute(
+        select(events.c.wo_no, func.max(events.c.seq))
+        .where(events.c.wo_no.in_(wanted))
+        .group_by(events.c.wo_no)
+    )
+    last.update({wo_no: int(seq) for wo_no, seq in found})
+    rows = []
+    pending = [(order.wo_no, event) for order, change in decided for event in change.events]
+    pending += [related for _, change in decided for related in change.related_events]
+    for wo_no, event in pending:
+        last[wo_no] += 1
+        rows.append(repo.event_row(wo_no, last[wo_no], event, now))
+    return rows
+
+
+def write_many(
+    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+) -> None:
+    """Write changes to several orders in the caller's transaction, one statement per kind
+    of row for all of them (a batch of bus messages costs about what one does).
+
+    Conflict if any order moved on since it was read (its version guard): the caller rolls
+    the whole batch back and decides again.
+    """
+    if not decided:
+        return
+    _write_orders(conn, decided, now)
+    for _, change in decided:
+        for extra in change.on_write:
+            extra(conn)
+    _write_assignment_updates(conn, decided, now)
+    new_assignments = _assignment_rows(conn, decided, now)
+    if new_assignments:
+        conn.execute(assignments.insert(), new_assignments)
+    event_rows = _event_rows(conn, decided, now)
+    if event_rows:
+        repo.insert_events(conn, event_rows)
+    messages = [
+        repo.outbox_row(m.topic, m.key, m.payload, now)
+        for _, change in decided
+        for m in change.messages
+    ]
+    if messages:
+        repo.insert_outbox(conn, messages)
 
 
 def write_change(conn: Connection, order: WorkOrder, change: Change, now: datetime) -> None:
     """Write one change in the caller's transaction; Conflict if the order moved on."""
-    values: dict[str, Any] = {
-        "status": change.status.value,
-        "updated_at": now,
-        "version": order.version + 1,
-    }
-    values.update({key: _column(value) for key, value in change.fields.items()})
-    written = conn.execute(
-        update(work_orders)
-        .where(and_(work_orders.c.wo_no == order.wo_no, work_orders.c.version == order.version))
-        .values(**values)
-    )
-    if written.rowcount != 1:
-        raise Conflict(order.wo_no)
-    for extra in change.on_write:
-        extra(conn)
-    for assignment_id, fields in change.assignment_updates.items():
-        conn.execute(
-            update(assignments)
-            .where(assignments.c.id == assignment_id)
-            .values(**fields, updated_at=now)
-        )
-    for plan in change.new_assignments:
-        conn.execute(assignments.insert(), [_assignment_row(conn, order.wo_no, plan, now)])
-    if change.events:
-        last = conn.execute(
-            select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.wo_no == order.wo_no)
-        ).scalar_one()
-        repo.insert_events(
-            conn,
-            [
-                repo.event_row(order.wo_no, last + offset, event, now)
-                for offset, event in enumerate(change.events, start=1)
-            ],
-        )
-    for wo_no, event in change.related_events:
-        repo.append_event(conn, wo_no, event, now)
-    if change.messages:
-        repo.insert_outbox(
-            conn, [repo.outbox_row(m.topic, m.key, m.payload, now) for m in change.messages]
-        )
+    write_many(conn, [(order, change)], now)
 
 
 def load(conn: Connection, wo_no: str) -> WorkOrder:

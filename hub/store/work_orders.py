@@ -197,6 +197,36 @@ def get_work_order(conn: Connection, wo_no: str) -> WorkOrder | None:
     return _row_to_order(row, _assignments_of(conn, [wo_no])[wo_no], children, merged)
 
 
+def get_work_orders(conn: Connection, wo_nos: list[str]) -> dict[str, WorkOrder]:
+    """Many orders in four queries (a batch of bus messages), keyed by number; the
+    missing ones are left out."""
+    wanted = list(dict.fromkeys(wo_nos))
+    if not wanted:
+        return {}
+    rows = conn.execute(select(work_orders).where(work_orders.c.wo_no.in_(wanted))).all()
+    if not rows:
+        return {}
+    found = [row.wo_no for row in rows]
+    c = work_orders.c
+    children: dict[str, list[str]] = {wo_no: [] for wo_no in found}
+    merged: dict[str, list[str]] = {wo_no: [] for wo_no in found}
+    linked = conn.execute(
+        select(c.wo_no, c.parent_wo_no, c.duplicate_of)
+        .where(or_(c.parent_wo_no.in_(found), c.duplicate_of.in_(found)))
+        .order_by(c.id)
+    )
+    for link in linked:
+        if link.parent_wo_no in children:
+            children[link.parent_wo_no].append(link.wo_no)
+        if link.duplicate_of in merged and link.duplicate_of != link.parent_wo_no:
+            merged[link.duplicate_of].append(link.wo_no)
+    assigned = _assignments_of(conn, found)
+    return {
+        row.wo_no: _row_to_order(row, assigned[row.wo_no], children[row.wo_no], merged[row.wo_no])
+        for row in rows
+    }
+
+
 def get_query_code_hash(conn: Connection, wo_no: str) -> str | None:
     return conn.execute(
         select(work_orders.c.query_code_hash).where(work_orders.c.wo_no == wo_no)
