@@ -272,15 +272,24 @@ class _Detection:
     index: dict[str, tuple[str, ...]]
 
 
+#: The last keyword index built, with the catalogue and policy it was built from: they
+#: change only when reference data is reloaded, while every order needs the index.
+_INDEX_CACHE: list[tuple[CatalogueLike, DispatchPolicy, dict[str, tuple[str, ...]]]] = []
+
+
 def _keyword_index(catalogue: CatalogueLike, policy: DispatchPolicy) -> dict[str, tuple[str, ...]]:
+    for cached_catalogue, cached_policy, index in _INDEX_CACHE:
+        if cached_catalogue is catalogue and cached_policy is policy:
+            return index
     skip = set(policy.catch_all_categories)
-    index: dict[str, tuple[str, ...]] = {}
+    index = {}
     for code in sorted(catalogue.categories):
         if code in skip:
             continue
         words = [fold(k).strip() for k in catalogue.categories[code].keywords]
         words += policy.keyword_hints.get(code, [])
         index[code] = tuple(sorted({w for w in words if w}))
+    _INDEX_CACHE[:] = [(catalogue, policy, index)]
     return index
 
 
@@ -292,6 +301,7 @@ def _clause_hits(
         (start, start + len(word), word, code)
         for code, words in index.items()
         for word in words
+        if word in text
         for start in _occurrences(text, word)
     ]
     spans = {(s, e) for s, e, _, _ in hits}
