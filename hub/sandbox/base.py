@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.sandbox.faults import BodyFormat, FaultPlan, FaultState, corrupt_body
 from hub.sandbox.storage import Store
@@ -44,7 +44,7 @@ class SandboxSystem:
         self.faults = FaultState()
         self.base_url = ""
         self.app = FastAPI(title=f"{self.title} (sandbox)", docs_url=None, redoc_url=None)
-        self.app.middleware("http")(self._misbehave)
+        self.app.add_middleware(_Misbehave, system=self)
         self.app.add_exception_handler(HTTPException, self._http_error)  # type: ignore[arg-type]
         control = APIRouter(prefix=CONTROL_PREFIX, tags=["sandbox control"])
         control.add_api_route("/health", self.health, methods=["GET"])
@@ -103,26 +103,46 @@ class SandboxSystem:
             return json_response({"code": exc.status_code, "message": exc.detail}, exc.status_code)
         return self.error_response(exc.status_code, str(exc.detail))
 
-    # --- the middleware that misbehaves ----------------------------------------------------
 
-    async def _misbehave(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path.startswith(CONTROL_PREFIX):
-            return await call_next(request)
-        decision = self.faults.decide(path)
+class _Misbehave:
+    """The middleware that misbehaves, as plain ASGI (the sandbox shares the hub's cores in
+    benchmarks, so it should cost little): latency, failures, corrupt bodies, and answers
+    held back after the work is committed. The control API is never touched."""
+
+    def __init__(self, app: ASGIApp, system: SandboxSystem) -> None:
+        self.app = app
+        self.system = system
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        system = self.system
+        decision = system.faults.decide(path)
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.fail_status:
-            return self.error_response(decision.fail_status, "模拟故障 (injected failure)")
+            failure = system.error_response(decision.fail_status, "模拟故障 (injected failure)")
+            await failure(scope, receive, send)
+            return
         if decision.corrupt:
             body, media_type = corrupt_body(
-                decision.corrupt, self.body_format, self.faults.plan.oversize_bytes
+                decision.corrupt, system.body_format, system.faults.plan.oversize_bytes
             )
-            return Response(body, 200, headers={"content-type": media_type})
-        response = await call_next(request)
-        if decision.sleep_after:
-            # The work is committed; the client gives up waiting and may retry.
-            await asyncio.sleep(decision.sleep_after)
-        return response
+            await Response(body, 200, headers={"content-type": media_type})(scope, receive, send)
+            return
+        if not decision.sleep_after:
+            await self.app(scope, receive, send)
+            return
+        # The work is committed; the answer is held back, so the client gives up waiting
+        # and may retry.
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        await asyncio.sleep(decision.sleep_after)
+        for message in held:
+            await send(message)
