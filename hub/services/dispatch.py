@@ -434,8 +434,15 @@ def _same(order: WorkOrder, assignment: Assignment) -> Assignment:
     return next(a for a in order.assignments if a.id == assignment.id)
 
 
-def due_for_dispatch(engine: Engine, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
-    """(wo_no, unit_code) of assignments left undelivered whose retry time has come."""
+def due_for_dispatch(
+    engine: Engine,
+    now: datetime,
+    limit: int = 500,
+    *,
+    older_than: timedelta = timedelta(seconds=0),
+) -> list[tuple[str, str]]:
+    """(wo_no, unit_code) of assignments left undelivered whose retry time has come, last
+    touched at least `older_than` ago."""
     query = (
         select(assignments.c.wo_no, assignments.c.unit_code)
         .where(
@@ -443,6 +450,7 @@ def due_for_dispatch(engine: Engine, now: datetime, limit: int = 500) -> list[tu
                 assignments.c.delivery_state.in_(UNDELIVERED),
                 assignments.c.state.in_([s.value for s in actions.WORKING]),
                 or_(assignments.c.next_attempt_at.is_(None), assignments.c.next_attempt_at <= now),
+                assignments.c.updated_at <= now - older_than,
             )
         )
         .order_by(assignments.c.id)

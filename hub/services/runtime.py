@@ -189,16 +189,23 @@ class FlowRuntime:
             report.count(router.route(wo_no))
         return report
 
-    def sweep_dispatch(self, now: datetime | None = None) -> SweepReport:
-        """Assignments not yet delivered whose (re)try time has come."""
+    def sweep_dispatch(
+        self, now: datetime | None = None, older_than: timedelta = timedelta(seconds=0)
+    ) -> SweepReport:
+        """Assignments not yet delivered whose (re)try time has come, and that have waited
+        at least `older_than` (the embedded sweeper leaves fresh ones to the bus)."""
+        now = now or utcnow()
         report = SweepReport()
-        seen: set[tuple[str, str]] = set()
-        for wo_no, unit in due_for_dispatch(self.engine, now or utcnow()):
-            if (wo_no, unit) in seen:
-                continue
-            seen.add((wo_no, unit))
-            for delivery in self.dispatcher.dispatch(wo_no, unit):
-                report.count(delivery.outcome)
+        due = list(dict.fromkeys(due_for_dispatch(self.engine, now, older_than=older_than)))
+        for start in range(0, len(due), BATCH_SIZE):
+            batch: list[tuple[str, str | None]] = list(due[start : start + BATCH_SIZE])
+            for (wo_no, _), found in zip(batch, self.dispatcher.dispatch_many(batch), strict=True):
+                if isinstance(found, Exception):
+                    log.warning("sweep dispatch %s: %s", wo_no, found)
+                    report.count("failed")
+                    continue
+                for delivery in found:
+                    report.count(delivery.outcome)
         return report
 
     def sweep_feedback(self, connectors: list[str] | None = None) -> SweepReport:

@@ -21,7 +21,7 @@ class Sweeper:
     def __init__(self, runtime: FlowRuntime, interval: float, grace: float = 10.0) -> None:
         self.runtime = runtime
         self.interval = interval
-        self.grace = timedelta(seconds=grace)  # leave fresh orders to the bus
+        self.grace = timedelta(seconds=grace)  # leave fresh orders and tasks to the bus
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hub-sweeper", daemon=True)
 
@@ -36,7 +36,7 @@ class Sweeper:
     def sweep_once(self) -> None:
         for name, report in (
             ("route", self.runtime.sweep_route(older_than=self.grace)),
-            ("dispatch", self.runtime.sweep_dispatch()),
+            ("dispatch", self.runtime.sweep_dispatch(older_than=self.grace)),
         ):
             if report.done:
                 log.info("sweep %s: %s", name, report.done)

@@ -24,7 +24,19 @@ from bus_helpers import (
 )
 from sqlalchemy import Engine, select
 
-from hub.bus import Bus, BusRunner, Defer, Handler, Retry, RetryPolicy, relay_once, start_bus
+from hub.bus import (
+    Batch,
+    Bus,
+    BusRunner,
+    Defer,
+    Handler,
+    Message,
+    Outcomes,
+    Retry,
+    RetryPolicy,
+    relay_once,
+    start_bus,
+)
 from hub.bus.topology import TOPIC_RECEIVED, queue_specs
 from hub.config import Settings
 from hub.store.schema import outbox
@@ -41,7 +53,9 @@ def bus_settings(settings: Settings, broker_url: str) -> Settings:
     return replace(settings, broker_url=broker_url)
 
 
-def run(engine: Engine, settings: Settings, bus: Bus, handler: Handler, **kw: Any) -> BusRunner:
+def run(
+    engine: Engine, settings: Settings, bus: Bus, handler: Handler | Batch, **kw: Any
+) -> BusRunner:
     """Consume `route` with `handler` on the test's private topology."""
     return start_bus(engine, settings, {"route": handler}, topology=bus.topology, **kw)
 
@@ -235,3 +249,72 @@ def test_two_relays_at_once_process_each_message_once(
         counting.close()
     assert set(counting.sent) == set(ids) and max(counting.sent.values()) == 1
     assert sorted(handler.ids()) == sorted(ids)  # each handled exactly once
+
+
+class BatchRecorder:
+    """A batch handler: records each batch it is given; the outcome of each message is
+    chosen by its key (ok, defer-once, fail-once, broken), as a department system might."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str | None, int]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: list[Message]) -> Outcomes:
+        with self._lock:
+            self.batches.append([(m.key, m.attempt) for m in messages])
+        outcomes: Outcomes = []
+        for message in messages:
+            if message.key == "fail-once" and message.attempt == 1:
+                outcomes.append(Retry("OA 系统忙 (busy)", delay=0.01))
+            elif message.key == "broken":
+                outcomes.append(ValueError("坏数据 (bad data)"))
+            else:
+                outcomes.append(None)
+        return outcomes
+
+
+def test_a_batch_handler_gets_what_waits_at_once_and_each_message_its_own_outcome(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    """Twelve messages wait before the consumer starts: they arrive as one batch (not one by
+    one); the good ones are settled together, a retried one comes back alone and succeeds,
+    a broken one ends as a dead letter without holding the others back."""
+    with_policy(bus, replace(FAST, max_attempts=2))
+    good = add_outbox(engine, 10, key="ok")
+    (retried,) = add_outbox(engine, 1, key="fail-once")
+    (broken,) = add_outbox(engine, 1, key="broken")
+    assert relay_once(engine, bus) == 12
+    recorder = BatchRecorder()
+    with run(engine, bus_settings, bus, Batch(recorder, size=64), relay=False):
+        wait_until(lambda: len(processed(engine)) == 12, what="all twelve settled")
+        wait_until(lambda: len(letters(engine)) == 1, what="the broken one dead-lettered")
+    first = recorder.batches[0]
+    assert len(first) > 1  # handed over together, not one by one
+    assert sorted(key for batch in recorder.batches for key, n in batch if n == 1) == sorted(
+        ["ok"] * 10 + ["fail-once", "broken"]
+    )
+    again = sorted((key, n) for batch in recorder.batches for key, n in batch if n == 2)
+    assert again == [("broken", 2), ("fail-once", 2)]
+    assert set(processed(engine)) == {*good, retried, broken}
+    (letter,) = letters(engine)
+    assert json.loads(letter.payload)["message_id"] == broken
+    assert "ValueError: 坏数据" in letter.reason
+
+
+def test_a_batch_handler_that_raises_sends_every_message_round_again(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    calls: list[int] = []
+
+    def flaky(messages: list[Message]) -> Outcomes:
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise ConnectionError("数据库暂不可用 (database away)")
+        return [None] * len(messages)
+
+    ids = add_outbox(engine, 5)
+    assert relay_once(engine, bus) == 5
+    with run(engine, bus_settings, bus, Batch(flaky, size=64), relay=False):
+        wait_until(lambda: len(processed(engine)) == 5, what="all five settled on the retry")
+    assert sorted(processed(engine)) == sorted(ids)
+    assert sum(calls[1:]) == 5  # each came round again, nothing was lost or doubled

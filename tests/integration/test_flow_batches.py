@@ -1,0 +1,117 @@
+"""Routing and dispatch in batches (what the bus consumers do under load), against the
+sandbox systems: one outcome per order, repeats in one batch still merged, a conflicting
+write decided again, and every task created exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flow_helpers import Hub
+from sqlalchemy import Connection, update
+
+from hub.services import routing, workflow
+from hub.store.schema import work_orders
+
+pytest_plugins = ["flow_fixtures"]
+
+KINDS = [
+    ("ENV-NOISE", "工地夜间施工噪音", "工地每晚施工到凌晨，噪音很大。"),
+    ("URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿路撒漏泥土，尘土飞扬。"),
+    ("HOUSING-QUALITY", "新房墙体开裂", "交房半年墙体多处开裂渗水。"),
+]
+LAMP = {
+    "channel": "portal",
+    "appeal_type": "help",
+    "title": "村东头三盏路灯不亮",
+    "content": "前进村东头三盏路灯连续一周不亮，晚上出行不便。",
+    "location": {"address": "永安镇前进村东头", "region_code": "130199001001"},
+    "requester": {"name": "刘强", "phone": "13912345678"},
+}
+
+
+def six_orders(hub: Hub, key: str) -> list[str]:
+    return [
+        hub.complaint(key, category, f"{title}{n}", f"{content}（第{n}件）")
+        for n in range(2)
+        for category, title, content in KINDS
+    ]
+
+
+def tasks_per_order(hub: Hub) -> Counter[str]:
+    count: Counter[str] = Counter()
+    for system in ("weaver", "seeyon"):
+        count.update(t["hub_wo_no"] for t in hub.control(system, "GET", "/tasks"))
+    count.update(t["task_no"] for t in hub.control("tongda", "GET", "/tasks"))
+    return count
+
+
+def test_a_batch_gets_one_outcome_per_order_and_one_task_each(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    wo_nos = six_orders(hub, keys.staff)
+    routed = hub.runtime.router().route_many([*wo_nos, "JK000000000000"])
+    assert routed[:6] == ["dispatched"] * 6
+    assert isinstance(routed[6], workflow.NotFound)
+    assert hub.runtime.router().route_many(wo_nos) == ["skipped"] * 6  # routed once only
+
+    found = hub.runtime.dispatcher.dispatch_many([(wo_no, None) for wo_no in wo_nos])
+    assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 6
+    assert tasks_per_order(hub) == Counter(wo_nos)
+    for wo_no in wo_nos:
+        order = hub.order(keys.staff, wo_no)
+        assert order["status"] == "dispatched"
+        [assignment] = order["assignments"]
+        assert assignment["delivery_state"] == "delivered" and assignment["external_id"]
+        actions = [e["action"] for e in hub.timeline(wo_no)["events"]]
+        assert actions.count("dispatched") == 1
+
+    again = hub.runtime.dispatcher.dispatch_many([(wo_no, None) for wo_no in wo_nos])
+    assert again == [[]] * 6  # nothing left to deliver
+    assert tasks_per_order(hub) == Counter(wo_nos)
+
+
+def test_repeats_in_one_batch_are_merged_not_dispatched_twice(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    first = hub.submit(keys.portal, **LAMP)["wo_no"]
+    repeat = {**LAMP, "content": "前进村东头那三盏路灯还是不亮，晚上走路很黑。"}
+    second = hub.submit(keys.portal, **repeat)["wo_no"]
+    assert hub.runtime.router().route_many([first, second]) == ["dispatched", "merged"]
+    assert hub.order(keys.staff, second)["duplicate_of"] == first
+    assert hub.order(keys.staff, first)["merged"] == [second]
+
+
+def test_a_batch_write_that_meets_a_conflict_is_decided_again(
+    quiet_hub: Hub, keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer changes one order between the batch's read and its write: the batch
+    is rolled back and every order routed on its own, each exactly once."""
+    hub = quiet_hub
+    wo_nos = six_orders(hub, keys.staff)
+    real_write_many = workflow.write_many
+    writes: list[int] = []
+
+    def another_writer_first(conn: Connection, decided: Any, now: Any) -> None:
+        writes.append(len(decided))
+        if len(writes) == 1:
+            conn.execute(
+                update(work_orders)
+                .where(work_orders.c.wo_no == wo_nos[3])
+                .values(version=work_orders.c.version + 1)
+            )
+        real_write_many(conn, decided, now)
+
+    monkeypatch.setattr(routing.workflow, "write_many", another_writer_first)
+    assert hub.runtime.router().route_many(wo_nos) == ["dispatched"] * 6
+    assert writes[0] == 6 and len(writes) > 1  # the batch, then one by one
+    for wo_no in wo_nos:
+        assert len(hub.order(keys.staff, wo_no)["assignments"]) == 1
+
+
+def test_the_embedded_sweep_leaves_fresh_tasks_to_the_bus(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
+    assert hub.runtime.router().route(wo_no) == "dispatched"
+    assert hub.runtime.sweep_dispatch(older_than=timedelta(seconds=30)).done == {}
+    assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
