@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -140,6 +140,9 @@ class WorkingCalendar:
     workdays: frozenset[date]
     hours: dict[int, WorkingHours]
     provisional_years: frozenset[int] = frozenset()
+    _office: dict[date, tuple[datetime, datetime]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def years(self) -> frozenset[int]:
@@ -165,13 +168,20 @@ class WorkingCalendar:
 
     def day_start(self, day: date) -> datetime:
         """Start of office hours on `day` (UTC), whether or not the day is worked."""
-        self._check(day)
-        return _at(day, self.hours[day.year].start)
+        return self._office_hours(day)[0]
 
     def day_end(self, day: date) -> datetime:
         """End of office hours on `day` (UTC): what a working-day deadline means."""
-        self._check(day)
-        return _at(day, self.hours[day.year].end)
+        return self._office_hours(day)[1]
+
+    def _office_hours(self, day: date) -> tuple[datetime, datetime]:
+        # Every deadline walks a few days through the time-zone conversion; remember them.
+        found = self._office.get(day)
+        if found is None:
+            self._check(day)
+            hours = self.hours[day.year]
+            found = self._office[day] = (_at(day, hours.start), _at(day, hours.end))
+        return found
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after `day`."""
@@ -358,9 +368,9 @@ def _check_year_file(
     low = date(data.year, 1, 1) - timedelta(BOUNDARY_DAYS)
     high = date(data.year, 12, 31) + timedelta(BOUNDARY_DAYS)
     for i, holiday in enumerate(data.holidays):
-        for field, day in (("start", holiday.start), ("end", holiday.end)):
+        for which, day in (("start", holiday.start), ("end", holiday.end)):
             if not low <= day <= high:
-                fail(["holidays", i, field], f"日期不在 {data.year} 年内 (date outside the year)")
+                fail(["holidays", i, which], f"日期不在 {data.year} 年内 (date outside the year)")
         for day in holiday.days():
             other = workdays.get(day)
             if other is not None:
