@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,19 +119,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _envelope(operation: str, out: dict[str, Any], list_name: str, rows: str) -> bytes:
-    return "".join(
+def _envelope(operation: str, out: dict[str, Any], list_name: str, rows: str | bytes) -> bytes:
+    head = "".join(
         (
             "<?xml version='1.0' encoding='UTF-8'?>\n",
             f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>',
             f'<ns1:{operation}Response xmlns:ns1="{NS}"><ns1:out>',
             f"<ns1:total>{out['total']}</ns1:total><ns1:pageNo>{out['pageNo']}</ns1:pageNo>",
             f"<ns1:pageSize>{out['pageSize']}</ns1:pageSize><ns1:{list_name}>",
-            rows,
-            f"</ns1:{list_name}></ns1:out></ns1:{operation}Response></soap:Body>",
-            "</soap:Envelope>",
         )
     ).encode()
+    tail = (
+        f"</ns1:{list_name}></ns1:out></ns1:{operation}Response></soap:Body></soap:Envelope>"
+    ).encode()
+    return b"".join((head, rows if isinstance(rows, bytes) else rows.encode(), tail))
 
 
 def _template(columns: tuple[str, ...], item: str) -> str:
@@ -149,28 +151,28 @@ PAGED = {
         _template(CASE_COLUMNS, "ProjectInfo"),
     ),
 }  # fmt: skip
-#: What XML text cannot carry as is (to escape, or to drop), searched in UTF-8 bytes.
-_UNSAFE = re.compile(rb"[&<>\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+
+def row_xml(columns: tuple[str, ...], item: str, template: str, row: tuple[Any, ...]) -> str:
+    """One row as XML: a template fill when no value is missing or needs escaping (the
+    usual case), else the careful way per value (escaped; missing values left out)."""
+    if None not in row and _SPECIAL.search("".join(map(str, row))) is None:
+        return template.format(*row)
+    fields = "".join(
+        f"<ns1:{c}>{_text(v)}</ns1:{c}>" for c, v in zip(columns, row, strict=True) if v is not None
+    )
+    return f"<ns1:{item}>{fields}</ns1:{item}>"
 
 
 def rows_xml(
     columns: tuple[str, ...], item: str, template: str, rows: list[tuple[Any, ...]]
 ) -> str:
-    """The page's rows as XML: one template fill per row when no value is missing or needs
-    escaping (the usual case, checked once for the page), else the careful way per value."""
-    flat = [value for row in rows for value in row]
-    if None not in flat and _UNSAFE.search(" ".join(map(str, flat)).encode()) is None:
-        return "".join(template.format(*row) for row in rows)
-    parts = []
-    for row in rows:
-        parts.append(f"<ns1:{item}>")
-        parts.extend(
-            f"<ns1:{c}>{_text(v)}</ns1:{c}>"
-            for c, v in zip(columns, row, strict=True)
-            if v is not None
-        )
-        parts.append(f"</ns1:{item}>")
-    return "".join(parts)
+    """The page's rows as XML (see row_xml)."""
+    return "".join(row_xml(columns, item, template, row) for row in rows)
+
+
+#: Rendered rows kept by the sandbox (about 1 KB each) before the cache starts afresh.
+MAX_FRAGMENTS = 250_000
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
@@ -234,6 +236,45 @@ class SeedRequest(BaseModel):
     seed: int = 20250101
 
 
+@dataclass(frozen=True)
+class _PageQuery:
+    """A paged query's parameters: rows with (cd_time, key) after the cursor, in that order."""
+
+    table: str
+    key: str
+    where: str
+    args: list[str]
+    page_no: int
+    page_size: int
+
+    @classmethod
+    def read(cls, params: Reader, table: str, key: str) -> _PageQuery:
+        since, since_code = params.text("since"), params.text("sinceCode")
+        page_no, page_size = params.integer("pageNo", 1), params.integer("pageSize", 100)
+        if page_no < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise SoapFault(f"分页参数无效 (pageNo ≥ 1, 1 ≤ pageSize ≤ {MAX_PAGE_SIZE})")
+        if since_code:
+            return cls(
+                table, key, f"(cd_time, {key}) > (?, ?)", [since, since_code], page_no, page_size
+            )
+        return cls(table, key, "cd_time > ?", [since], page_no, page_size)
+
+    def end_key(self, page_no: int | None = None) -> tuple[Any, ...]:
+        """Identifies where page `page_no` (default: this one) of this query ends."""
+        number = self.page_no if page_no is None else page_no
+        return (self.table, self.where, tuple(self.args), self.page_size, number)
+
+    def rows_sql(self, columns: tuple[str, ...]) -> str:
+        # Deferred join: the OFFSET walks the (cd_time, key) index alone, and only the page's
+        # rows are read from the table (page 100 of 100,000: 25 ms instead of 160 ms).
+        t, k = self.table, self.key
+        return (
+            f"SELECT {', '.join(columns)} FROM {t} WHERE {k} IN"  # noqa: S608
+            f" (SELECT {k} FROM {t} WHERE {self.where} ORDER BY cd_time, {k}"
+            f" LIMIT ? OFFSET ?) ORDER BY cd_time, {k}"
+        )
+
+
 class HebeiSystem(SoapSystem):
     """The provincial network's exchange service as seen from the district."""
 
@@ -252,6 +293,13 @@ class HebeiSystem(SoapSystem):
     # only change when something is written, so they are kept until the next write.
     _totals: dict[tuple[str, str, tuple[str, ...]], int]
     _generation = 0
+    # Paged replies are served from rows rendered once (table, key → UTF-8 XML), and page
+    # N + 1 of a query continues from the last key of page N instead of walking an OFFSET.
+    # Both are kept only while the database is unchanged: any write, by any path or
+    # connection, changes the token (total_changes(), data_version) and drops them.
+    _fragments: dict[tuple[str, str], bytes]
+    _page_ends: dict[tuple[Any, ...], tuple[str, str]]
+    _token: tuple[int, int] | None = None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -259,12 +307,21 @@ class HebeiSystem(SoapSystem):
             with self.store.transaction() as conn:
                 yield conn
         finally:
-            self._generation += 1
-            self._totals = {}
+            self._forget()
 
     def on_reset(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
         self._generation += 1
         self._totals = {}
+        self._fragments = {}
+        self._page_ends = {}
+        self._token = None
+
+    def _data_token(self) -> tuple[int, int]:
+        changes = int(self.store.scalar("SELECT total_changes()"))
+        return changes, int(self.store.scalar("PRAGMA data_version"))
 
     def _total(self, table: str, where: str, args: list[str]) -> int:
         key = (table, where, tuple(args))
@@ -299,9 +356,9 @@ class HebeiSystem(SoapSystem):
     # --- SOAP operations ------------------------------------------------------------------
 
     def dispatch(self, body: bytes) -> Response:
-        """Paged queries are written from row tuples by templates (a 100,000-matter sync
-        then measures the hub, not this sandbox's serialiser); the rest the generic way.
-        The document is the one the generic lxml writer builds (tested)."""
+        """Paged queries are written from rows rendered once by templates (a 100,000-matter
+        sync then measures the hub, not this sandbox's serialiser); the rest the generic
+        way. The document is the one the generic lxml writer builds (tested)."""
         try:
             operation = parse_operation(body)
         except SoapFault:
@@ -311,42 +368,110 @@ class HebeiSystem(SoapSystem):
             return super().dispatch(body)
         table, key, columns, list_name, item, template = PAGED[name]
         try:
-            params = Reader(operation, self.namespace)
-            out = self._page(params, table, key, list_name, tuples=True)
+            query = _PageQuery.read(Reader(operation, self.namespace), table, key)
+            out = {
+                "total": self._total(table, query.where, query.args),
+                "pageNo": query.page_no,
+                "pageSize": query.page_size,
+            }
+            rows = self._page_xml(query, columns, item, template)
         except SoapFault as fault:
             return Response(fault_envelope(fault), 500, media_type=XML_TYPE)
-        rows = rows_xml(columns, item, template, out[list_name][item])
         return Response(_envelope(name, out, list_name, rows), media_type=XML_TYPE)
+
+    def _page_xml(
+        self, query: _PageQuery, columns: tuple[str, ...], item: str, template: str
+    ) -> bytes:
+        """The page's rows as XML, from rendered rows while the database is unchanged."""
+        for _ in range(3):
+            token = self._data_token()
+            if token != self._token:
+                self._forget()
+                self._token = token
+            fragments, ends = self._fragments, self._page_ends
+            keys = self._page_keys(query, ends)
+            missing = [k for _, k in keys if (query.table, k) not in fragments]
+            rendered = dict(
+                zip(missing, self._render(query, columns, item, template, missing), strict=True)
+            )
+            if self._data_token() != token:  # written meanwhile: read the page again
+                continue
+            if len(fragments) + len(rendered) > MAX_FRAGMENTS:
+                fragments.clear()
+            for code, xml in rendered.items():
+                fragments[query.table, code] = xml
+            if len(keys) == query.page_size:
+                if len(ends) > MAX_FRAGMENTS // 100:
+                    ends.clear()
+                ends[query.end_key()] = keys[-1]
+            return b"".join(
+                rendered[k] if k in rendered else fragments[query.table, k] for _, k in keys
+            )
+        # Written to all the time: the plain way, one statement.
+        params = [*query.args, query.page_size, (query.page_no - 1) * query.page_size]
+        rows = self.store.tuples(query.rows_sql(columns), params)
+        return rows_xml(columns, item, template, rows).encode()
+
+    def _page_keys(
+        self, query: _PageQuery, ends: dict[tuple[Any, ...], tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """(cd_time, key) of the page's rows, in order: from the index alone, continuing
+        after the previous page's last row when that page was served since the last write."""
+        before = ends.get(query.end_key(query.page_no - 1))
+        t, k = query.table, query.key
+        if before is not None:
+            # Every row after a row of the query is one of the query's rows (both conditions
+            # are "after" in the same order), so the keyset condition alone is the seek.
+            sql = (
+                f"SELECT cd_time, {k} FROM {t} WHERE (cd_time, {k}) > (?, ?)"  # noqa: S608
+                f" ORDER BY cd_time, {k} LIMIT ?"
+            )
+            params: list[Any] = [*before, query.page_size]
+        else:
+            sql = (
+                f"SELECT cd_time, {k} FROM {t} WHERE {query.where}"  # noqa: S608
+                f" ORDER BY cd_time, {k} LIMIT ? OFFSET ?"
+            )
+            params = [*query.args, query.page_size, (query.page_no - 1) * query.page_size]
+        return [(row[0], row[1]) for row in self.store.tuples(sql, params)]
+
+    def _render(
+        self,
+        query: _PageQuery,
+        columns: tuple[str, ...],
+        item: str,
+        template: str,
+        codes: list[str],
+    ) -> list[bytes]:
+        found: dict[str, bytes] = {}
+        position = columns.index(query.key)
+        for start in range(0, len(codes), 500):
+            chunk = codes[start : start + 500]
+            sql = (
+                f"SELECT {', '.join(columns)} FROM {query.table}"  # noqa: S608
+                f" WHERE {query.key} IN ({', '.join('?' for _ in chunk)})"
+            )
+            for row in self.store.tuples(sql, chunk):
+                found[row[position]] = row_xml(columns, item, template, row).encode()
+        # A row gone meanwhile renders as nothing; the token check then reads the page again.
+        return [found.get(code, b"") for code in codes]
 
     def _page(
         self, params: Reader, table: str, key: str, list_name: str, *, tuples: bool = False
     ) -> dict[str, Any]:
-        since, since_code = params.text("since"), params.text("sinceCode")
-        page_no, page_size = params.integer("pageNo", 1), params.integer("pageSize", 100)
-        if page_no < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise SoapFault(f"分页参数无效 (pageNo ≥ 1, 1 ≤ pageSize ≤ {MAX_PAGE_SIZE})")
-        if since_code:
-            where, args = f"(cd_time, {key}) > (?, ?)", [since, since_code]
-        else:
-            where, args = "cd_time > ?", [since]
-        total = self._total(table, where, args)
-        # Deferred join: the OFFSET walks the (cd_time, key) index alone, and only the page's
-        # rows are read from the table (page 100 of 100,000: 25 ms instead of 160 ms).
+        query = _PageQuery.read(params, table, key)
+        total = self._total(table, query.where, query.args)
         columns = MATTER_COLUMNS if table == "task" else CASE_COLUMNS
-        sql = (
-            f"SELECT {', '.join(columns)} FROM {table} WHERE {key} IN"  # noqa: S608
-            f" (SELECT {key} FROM {table} WHERE {where} ORDER BY cd_time, {key}"
-            f" LIMIT ? OFFSET ?) ORDER BY cd_time, {key}"
-        )
-        values = [*args, page_size, (page_no - 1) * page_size]
+        values = [*query.args, query.page_size, (query.page_no - 1) * query.page_size]
+        sql = query.rows_sql(columns)
         items: list[Any] = (
             self.store.tuples(sql, values) if tuples else self.store.rows(sql, values)
         )
         item_tag = "TaskInfo" if table == "task" else "ProjectInfo"
         return {
             "total": total,
-            "pageNo": page_no,
-            "pageSize": page_size,
+            "pageNo": query.page_no,
+            "pageSize": query.page_size,
             list_name: {item_tag: items},
         }
 

@@ -1,19 +1,32 @@
-"""Bulk inserts through the driver's executemany, converted as SQLAlchemy would convert them.
+"""Bulk writes through the driver, converted as SQLAlchemy would convert them.
 
 A full catalogue sync writes about ten rows per matter (current row, version, search row,
 bigrams, fingerprint); SQLAlchemy's generic executemany spends more time preparing each
 parameter set than SQLite spends storing it. Here each column's own bind processor (JSON,
 aware UTC datetimes, booleans) is looked up once and applied to plain tuples, which the
 driver takes in one call — in the caller's transaction, with bound parameters only.
+
+On SQLite a batch can also go in as one statement (`one_statement`): one multi-row
+INSERT … VALUES (…), (…) with every value bound. The driver then steps once for the whole
+batch instead of once per row — and it releases the GIL while SQLite works, once, instead
+of dropping and taking it back per row (which, beside a busy thread, waits for the switch
+interval each time): a sync that stores one page in a writer thread maps the next page in
+the meantime (hub.services.sync).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
+
+from hub.store.types import UtcDateTime
 
 Processor = Callable[[Any], Any] | None
 
@@ -43,12 +56,168 @@ def _by_identity(process: Callable[[Any], Any], done: dict[int, Any]) -> Callabl
     return run
 
 
-def _statement(conn: Connection, table: Table, names: Sequence[str]) -> str:
-    quote = conn.dialect.identifier_preparer.quote
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    columns = ", ".join(quote(name) for name in names)
-    markers = ", ".join(marker for _ in names)
-    return f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({markers})"  # noqa: S608
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """UtcDateTime on SQLite: the UTC wall time as SQLAlchemy's SQLite DATETIME stores it
+    ('YYYY-MM-DD HH:MM:SS.ffffff'); a naive datetime is refused as UtcDateTime refuses it."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use aware datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _quote(conn: Connection) -> Callable[[str], str]:
+    return conn.dialect.identifier_preparer.quote
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _processors(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    encoded: Collection[str],
+    same_json: dict[int, Any] | None,
+) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, processor) of the columns whose values need converting.
+
+    `encoded`: columns whose values are already what the driver takes (e.g. JSON text).
+    """
+    dialect = conn.dialect
+    shared: dict[type[Any], Callable[[Any], Any]] = {}  # valid_from = changed_at: once
+    found: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, name in enumerate(names):
+        if name in encoded:
+            continue
+        column_type = table.c[name].type
+        process: Processor
+        if dialect.name == "sqlite" and isinstance(column_type, UtcDateTime):
+            # What its processors give, several times faster; the same datetime object
+            # (every row's `now`, a version's valid_from = changed_at) converted once.
+            process = shared.setdefault(UtcDateTime, _by_identity(_sqlite_utc, {}))
+        else:
+            process = column_type.dialect_impl(dialect).bind_processor(dialect)
+            if process is None:
+                continue
+            if not isinstance(column_type, JSON):
+                process = shared.setdefault(type(column_type), _remembered(process))
+            elif same_json is not None:
+                process = _by_identity(process, same_json)
+        found.append((index, process))
+    return found
+
+
+def _flat(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    encoded: Collection[str] = (),
+    same_json: dict[int, Any] | None = None,
+) -> list[Any]:
+    """Every row's values, converted, in one list (row after row)."""
+    flat = list(chain.from_iterable(rows))
+    width = len(names)
+    if len(flat) != width * len(rows):
+        raise ValueError(f"rows for {table.name} must each have {width} values")
+    for index, process in _processors(conn, table, names, encoded, same_json):
+        flat[index::width] = list(map(process, flat[index::width]))
+    return flat
+
+
+def _tuples(flat: list[Any], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*(iter(flat),) * width, strict=True))
+
+
+#: SQLite's page cache for a connection that writes in bulk (KiB; SQLite's default: 2,000).
+BULK_CACHE_KIB = 65_536
+#: Its WAL is copied back into the database after this many pages (SQLite's default: 1,000,
+#: which a batch of 1,000 matters passes every time): a page of the bigram B-tree written by
+#: several batches in a row is copied once, not once per batch.
+BULK_CHECKPOINT_PAGES = 16_384
+
+
+def prepare_bulk(conn: Connection) -> None:
+    """Ready this connection for bulk writes: on SQLite, a page cache that holds the
+    B-trees a batch touches (the search bigrams, keyed by bigram, are touched all over)
+    instead of reading the same pages from the file again and again, and checkpoints
+    less often. Once per connection; both are per-connection settings, nothing else."""
+    if conn.dialect.name != "sqlite":
+        return
+    info = conn.connection.info
+    if info.get("hub_bulk") != (BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES):
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
+        info["hub_bulk"] = (BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES)
+
+
+def _variable_limit(conn: Connection) -> int:
+    """How many parameters one SQLite statement may bind (999 before SQLite 3.32)."""
+    raw = conn.connection.dbapi_connection
+    getlimit = getattr(raw, "getlimit", None)
+    if getlimit is None:  # pragma: no cover - Python < 3.11
+        return 999
+    return min(int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)), 32_766)
+
+
+def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(statement, values)
+        else:
+            cursor.execute(statement, values)
+    finally:
+        cursor.close()
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    replace_on: Sequence[str] = (),
+    encoded: Collection[str] = (),
+    same_json: dict[int, Any] | None = None,
+    one_statement: bool = False,
+) -> None:
+    """Insert rows given as tuples in the order of `names` (columns of `table`).
+
+    `replace_on`: the primary-key columns; a row whose key exists replaces its other
+    columns (INSERT … ON CONFLICT … DO UPDATE, the same on SQLite and PostgreSQL).
+    `encoded`: columns given as the driver takes them (JSON already as text).
+    `same_json`: shared between calls that insert the very same JSON objects (a matter's
+    data in its current row and in its version row), so each is encoded once.
+    `one_statement`: on SQLite, one multi-row INSERT per as many rows as SQLite may bind
+    parameters for (PostgreSQL: executemany, which psycopg pipelines).
+    """
+    if not rows:
+        return
+    flat = _flat(conn, table, names, rows, encoded, same_json)
+    width = len(names)
+    quote = _quote(conn)
+    column_list = ", ".join(quote(name) for name in names)
+    conflict = ""
+    if replace_on:
+        keys = ", ".join(quote(k) for k in replace_on)
+        updates = ", ".join(
+            f"{quote(n)} = excluded.{quote(n)}" for n in names if n not in replace_on
+        )
+        conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    markers = ", ".join(_marker(conn) for _ in names)
+    head = f"INSERT INTO {quote(table.name)} ({column_list}) VALUES "  # noqa: S608
+    if one_statement and conn.dialect.name == "sqlite":
+        per_statement = max(1, _variable_limit(conn) // width)
+        for start in range(0, len(rows), per_statement):
+            count = min(per_statement, len(rows) - start)
+            tuples = ", ".join(f"({markers})" for _ in range(count))
+            chunk = flat[start * width : (start + count) * width]
+            _execute(conn, f"{head}{tuples}{conflict}", chunk, many=False)
+        return
+    _execute(conn, f"{head}({markers}){conflict}", _tuples(flat, width), many=True)
 
 
 def insert_many(
@@ -58,49 +227,72 @@ def insert_many(
     *,
     replace_on: Sequence[str] = (),
     same_json: dict[int, Any] | None = None,
+    one_statement: bool = False,
 ) -> None:
-    """Insert rows (all with the same keys, which must be columns of `table`).
-
-    `replace_on`: the primary-key columns; a row whose key exists replaces its other
-    columns (INSERT … ON CONFLICT … DO UPDATE, the same on SQLite and PostgreSQL).
-    `same_json`: shared between calls that insert the very same JSON objects (a matter's
-    data in its current row and in its version row), so each is encoded once.
-    """
+    """Insert rows given as mappings (all with the same keys, which must be columns of
+    `table`); see insert_rows."""
     if not rows:
         return
     names = list(rows[0])
-    dialect = conn.dialect
-    # Column by column: the values of a column with no conversion are never touched in
-    # Python, and a converting column is one map() over its values.
     pick = itemgetter(*names)
-    columns: list[Sequence[Any]] = (
-        list(zip(*(pick(row) for row in rows), strict=True))
-        if len(names) > 1
-        else [[pick(row) for row in rows]]
+    tuples = [pick(row) for row in rows] if len(names) > 1 else [(pick(r),) for r in rows]
+    insert_rows(
+        conn,
+        table,
+        names,
+        tuples,
+        replace_on=replace_on,
+        same_json=same_json,
+        one_statement=one_statement,
     )
-    shared: dict[type[Any], Callable[[Any], Any]] = {}  # valid_from = changed_at: once
-    for index, name in enumerate(names):
-        column_type = table.c[name].type
-        process: Processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-        if process is None:
-            continue
-        if not isinstance(column_type, JSON):
-            # e.g. every row's created_at is the same `now`, its valid_from its changed_at
-            process = shared.setdefault(type(column_type), _remembered(process))
-        elif same_json is not None:
-            process = _by_identity(process, same_json)
-        columns[index] = list(map(process, columns[index]))
-    values = list(zip(*columns, strict=True))
-    statement = _statement(conn, table, names)
-    if replace_on:
-        quote = conn.dialect.identifier_preparer.quote
-        keys = ", ".join(quote(k) for k in replace_on)
-        updates = ", ".join(
-            f"{quote(n)} = excluded.{quote(n)}" for n in names if n not in replace_on
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    key: str,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    encoded: Collection[str] = (),
+) -> None:
+    """UPDATE table SET names… WHERE key = …, one row tuple (values of `names`, then the
+    key) per row; converted like insert_rows."""
+    if not rows:
+        return
+    columns = [*names, key]
+    values = _tuples(_flat(conn, table, columns, rows, encoded), len(columns))
+    quote, marker = _quote(conn), _marker(conn)
+    assignments = ", ".join(f"{quote(n)} = {marker}" for n in names)
+    statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = {marker}"  # noqa: S608
+    _execute(conn, statement, values, many=True)
+
+
+def insert_spread(
+    conn: Connection,
+    table: Table,
+    item: str,
+    key: str,
+    rows: Sequence[tuple[Any, str]],
+) -> None:
+    """Insert one (item, key) row per element of each key's JSON array of text items:
+    `rows` are (key, '["a", "b", …]'). On SQLite the arrays are taken apart by json_each in
+    one statement and the rows go in ordered by (item, key) — a B-tree keyed by item is then
+    walked once, not touched all over; elsewhere they are expanded here."""
+    if not rows:
+        return
+    quote = _quote(conn)
+    if conn.dialect.name != "sqlite":
+        spread = sorted((element, k) for k, items in rows for element in json.loads(items))
+        insert_rows(conn, table, (item, key), spread)
+        return
+    per_statement = max(1, _variable_limit(conn) // 2)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({quote(item)}, {quote(key)})"  # noqa: S608
+            f" SELECT j.value, r.column1 FROM (VALUES {values}) AS r, json_each(r.column2) AS j"
+            " ORDER BY 1, 2"
         )
-        statement += f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(statement, values)
-    finally:
-        cursor.close()
+        _execute(conn, statement, [v for row in chunk for v in row], many=False)

@@ -21,7 +21,7 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, and_, delete, select
 
 from hub import __version__
-from hub.store.bulk import insert_many
+from hub.store.bulk import insert_rows
 from hub.store.schema import sync_fingerprints, sync_pages
 
 _CHUNK = 500
@@ -68,14 +68,13 @@ def known_digests(
 
 def remember(conn: Connection, connector: str, stream: str, digests: Mapping[str, str]) -> None:
     """Record key → digest of what was just stored (replacing the key's earlier digest)."""
-    insert_many(
+    insert_rows(
         conn,
         sync_fingerprints,
-        [
-            {"connector": connector, "stream": stream, "record_key": k, "digest": d}
-            for k, d in digests.items()
-        ],
+        ("connector", "stream", "record_key", "digest"),
+        [(connector, stream, k, d) for k, d in digests.items()],
         replace_on=("connector", "stream", "record_key"),
+        one_statement=True,
     )
 
 

@@ -15,7 +15,7 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from hub.model.service_matter import ServiceMatter
-from hub.store.bulk import insert_many
+from hub.store.bulk import insert_rows, update_rows
 from hub.store.schema import service_matter_versions, service_matters
 from hub.store.search import index_matters
 
@@ -38,6 +38,23 @@ def content_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(to_json(content, by_alias=False)).hexdigest()
 
 
+def encode_matter(matter: ServiceMatter) -> tuple[str, str]:
+    """The matter's stored JSON text (its `data`) and its content hash, as json_text(data)
+    and content_hash(data) of data = model_dump(mode="json") give them — written once.
+
+    The model's serialiser writes exactly what to_json writes of its JSON dump, with
+    changed_at, the last field, last: the hashed content is that text without its final
+    member. Anything else (a subclass, another field order) takes the long way.
+    """
+    text = type(matter).__pydantic_serializer__.to_json(matter)
+    tail = b',"changed_at":' + to_json(matter.changed_at) + b"}"
+    if text.endswith(tail):  # _NOT_CONTENT is {"changed_at"}
+        content = text[: -len(tail)] + b"}"
+        return text.decode(), hashlib.sha256(content).hexdigest()
+    data = matter.model_dump(mode="json")
+    return to_json(data).decode(), content_hash(data)
+
+
 def _known(conn: Connection, codes: list[str]) -> dict[str, tuple[str, int]]:
     known: dict[str, tuple[str, int]] = {}
     c = service_matters.c
@@ -50,44 +67,16 @@ def _known(conn: Connection, codes: list[str]) -> dict[str, tuple[str, int]]:
     return known
 
 
-def _current_row(
-    matter: ServiceMatter,
-    data: dict[str, Any],
-    digest: str,
-    version: int,
-    source: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "implementation_code": matter.implementation_code,
-        "basic_code": matter.basic_code,
-        "name": matter.name,
-        "matter_type": str(matter.matter_type),
-        "use_level": str(matter.use_level),
-        "unit_code": matter.unit_code,
-        "unit_name": matter.unit_name,
-        "status": str(matter.status),
-        "version_no": version,
-        "content_hash": digest,
-        "data": data,
-        "source": source,
-        "changed_at": matter.changed_at,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _version_row(current: dict[str, Any], valid_from: datetime) -> dict[str, Any]:
-    return {
-        "implementation_code": current["implementation_code"],
-        "version_no": current["version_no"],
-        "status": current["status"],
-        "content_hash": current["content_hash"],
-        "data": current["data"],
-        "changed_at": current["changed_at"],
-        "valid_from": valid_from,
-        "valid_to": None,
-    }
+#: Columns of a matter's current row, in this order (then created_at for a new one).
+_CURRENT = (
+    "basic_code", "name", "matter_type", "use_level", "unit_code", "unit_name", "status",
+    "version_no", "content_hash", "data", "source", "changed_at", "updated_at",
+    "implementation_code",
+)  # fmt: skip
+_VERSION = (
+    "implementation_code", "version_no", "status", "content_hash", "data", "changed_at",
+    "valid_from", "valid_to",
+)  # fmt: skip
 
 
 _CLOSE_VERSION = (
@@ -100,20 +89,6 @@ _CLOSE_VERSION = (
     )
     .values(valid_to=bindparam("until"))
 )
-_UPDATE_CURRENT = (
-    service_matters.update()
-    .where(service_matters.c.implementation_code == bindparam("code"))
-    .values(
-        {
-            column: bindparam(f"new_{column}")
-            for column in (
-                "basic_code", "name", "matter_type", "use_level", "unit_code", "unit_name",
-                "status", "version_no", "content_hash", "data", "source", "changed_at",
-                "updated_at",
-            )
-        }
-    )
-)  # fmt: skip
 
 
 def upsert_matters(
@@ -127,51 +102,76 @@ def upsert_matters(
     counts = MatterCounts()
     known = _known(conn, [m.implementation_code for m in matters])
     stored = set(known)  # codes that already have rows (a later change updates them)
-    inserts: dict[str, dict[str, Any]] = {}
-    updates: dict[str, dict[str, Any]] = {}
+    inserts: dict[str, tuple[Any, ...]] = {}
+    updates: dict[str, tuple[Any, ...]] = {}
     closes: dict[str, datetime] = {}
-    versions: list[dict[str, Any]] = []
-    open_version: dict[str, dict[str, Any]] = {}  # this batch's latest version per code
+    versions: list[list[Any]] = []
+    open_version: dict[str, list[Any]] = {}  # this batch's latest version per code
     for matter in matters:
         code = matter.implementation_code
-        data = matter.model_dump(mode="json")
-        digest = content_hash(data)
+        data, digest = encode_matter(matter)
         previous = known.get(code)
         if previous is not None and previous[0] == digest:
             counts.unchanged += 1
             continue
         version = previous[1] + 1 if previous else 1
-        row = _current_row(matter, data, digest, version, source, now)
+        status = str(matter.status)
         valid_from = matter.changed_at or now
         if code in open_version:  # superseded within this batch
-            open_version[code]["valid_to"] = valid_from
+            open_version[code][-1] = valid_from
         elif previous is not None:
             closes[code] = valid_from
-        open_version[code] = _version_row(row, valid_from)
-        versions.append(open_version[code])
+        row = [code, version, status, digest, data, matter.changed_at, valid_from, None]
+        open_version[code] = row
+        versions.append(row)
         known[code] = (digest, version)
+        current = (
+            matter.basic_code,
+            matter.name,
+            str(matter.matter_type),
+            str(matter.use_level),
+            matter.unit_code,
+            matter.unit_name,
+            status,
+            version,
+            digest,
+            data,
+            source,
+            matter.changed_at,
+            now,
+            code,
+        )
         if code in stored:
-            updates[code] = {"code": code} | {
-                f"new_{k}": v
-                for k, v in row.items()
-                if k not in ("implementation_code", "created_at")
-            }
+            updates[code] = current
         else:
-            inserts[code] = row
+            inserts[code] = (*current, now)
         if previous is None:
             counts.inserted += 1
         else:
             counts.changed += 1
         counts.written.append(matter)
-    encoded: dict[int, Any] = {}  # each matter's data: one JSON text for both tables
-    if inserts:
-        insert_many(conn, service_matters, list(inserts.values()), same_json=encoded)
-    if updates:
-        conn.execute(_UPDATE_CURRENT, list(updates.values()))
+    # One statement per table (SQLite): the driver steps once per batch, without the GIL.
+    insert_rows(
+        conn,
+        service_matters,
+        (*_CURRENT, "created_at"),
+        list(inserts.values()),
+        encoded=("data",),
+        one_statement=True,
+    )
+    update_rows(
+        conn,
+        service_matters,
+        "implementation_code",
+        _CURRENT[:-1],
+        list(updates.values()),
+        encoded=("data",),
+    )
     if closes:
         conn.execute(_CLOSE_VERSION, [{"code": c, "until": t} for c, t in closes.items()])
-    if versions:
-        insert_many(conn, service_matter_versions, versions, same_json=encoded)
+    insert_rows(
+        conn, service_matter_versions, _VERSION, versions, encoded=("data",), one_statement=True
+    )
     # The search rows follow in the same transaction: search never shows a stale matter.
     index_matters(conn, counts.written, fresh=not updates)
     return counts

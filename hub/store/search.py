@@ -21,8 +21,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -40,7 +42,7 @@ from sqlalchemy import (
 )
 
 from hub.model.service_matter import ServiceMatter
-from hub.store.bulk import insert_many
+from hub.store.bulk import insert_rows, insert_spread
 from hub.store.schema import service_matter_grams, service_matter_search, service_matters
 
 #: Separators between words a user or a department may write (spaces, punctuation).
@@ -75,21 +77,48 @@ def bigrams(text: str) -> set[str]:
 # --- writing ------------------------------------------------------------------------------
 
 
-def _search_row(matter: ServiceMatter) -> dict[str, Any]:
+@lru_cache(maxsize=65_536)
+def _text_grams(text: str) -> frozenset[str]:
+    """bigrams(normalise(text)): names repeat across units and years, so each is cut once."""
+    return frozenset(bigrams(normalise(text)))
+
+
+@lru_cache(maxsize=65_536)
+def _name_grams(name: str) -> str:
+    """The name's bigrams as the JSON array insert_spread takes."""
+    return to_json(sorted(_text_grams(name))).decode()
+
+
+def _grams_json(matter: ServiceMatter) -> str:
+    if not matter.keywords:
+        return _name_grams(matter.name)
+    held = _text_grams(matter.name).union(*(_text_grams(k) for k in matter.keywords))
+    return to_json(sorted(held)).decode()
+
+
+_normalised_name = lru_cache(maxsize=65_536)(normalise)
+
+_SEARCH = (
+    "implementation_code", "basic_code", "name", "keywords", "unit_code", "matter_type",
+    "use_level", "online", "visits_required", "status",
+)  # fmt: skip
+
+
+def _search_row(matter: ServiceMatter) -> tuple[Any, ...]:
     keywords = [k for k in (normalise(k) for k in matter.keywords) if k]
-    return {
-        "implementation_code": matter.implementation_code,
-        "basic_code": matter.basic_code,
-        "name": normalise(matter.name),
-        "keywords": "\n".join(keywords),
-        "unit_code": matter.unit_code,
+    return (
+        matter.implementation_code,
+        matter.basic_code,
+        _normalised_name(matter.name),
+        "\n".join(keywords),
+        matter.unit_code,
         # str(): the code itself (a StrEnum's .value is a slow descriptor per access)
-        "matter_type": str(matter.matter_type),
-        "use_level": str(matter.use_level),
-        "online": matter.online,
-        "visits_required": matter.visits_required,
-        "status": str(matter.status),
-    }
+        str(matter.matter_type),
+        str(matter.use_level),
+        matter.online,
+        matter.visits_required,
+        str(matter.status),
+    )
 
 
 def index_matters(conn: Connection, matters: Sequence[ServiceMatter], *, fresh: bool) -> None:
@@ -103,13 +132,9 @@ def index_matters(conn: Connection, matters: Sequence[ServiceMatter], *, fresh: 
     if not fresh:
         _remove(conn, list(latest))
     rows = [_search_row(m) for m in latest.values()]
-    grams = [
-        {"gram": gram, "implementation_code": row["implementation_code"]}
-        for row in rows
-        for gram in sorted(bigrams(row["name"]) | bigrams(row["keywords"]))
-    ]
-    insert_many(conn, service_matter_search, rows)
-    insert_many(conn, service_matter_grams, grams)
+    insert_rows(conn, service_matter_search, _SEARCH, rows, one_statement=True)
+    grams = [(code, _grams_json(m)) for code, m in latest.items()]
+    insert_spread(conn, service_matter_grams, "gram", "implementation_code", grams)
 
 
 _DELETE_GRAM = delete(service_matter_grams).where(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from hub.sandbox.hebei import NS, HebeiSystem, NewCase
+from hub.sandbox.hebei import NS, HebeiSystem, MatterChange, NewCase
 from hub.sandbox.soap import SoapSystem
 
 
@@ -60,3 +60,40 @@ def test_case_pages_and_faults(hebei: HebeiSystem) -> None:
     assert canonical(fast) == canonical(SoapSystem.dispatch(hebei, request("queryProjects")).body)
     fault = hebei.dispatch(request("queryTasks", size=5000))
     assert fault.status_code == 500 and b"Fault" in fault.body
+
+
+def test_pages_served_again_come_from_rendered_rows_until_a_write(hebei: HebeiSystem) -> None:
+    """Rendered once, continued by key, and still exactly what the generic writer builds;
+    any write (the control API or straight into the database) is seen at once."""
+    first = [hebei.dispatch(request("queryTasks", page, 25)).body for page in (1, 2, 3, 4, 5)]
+    assert len(hebei._fragments) == 120 and hebei._page_ends
+    again = [hebei.dispatch(request("queryTasks", page, 25)).body for page in (1, 2, 3, 4, 5)]
+    assert again == first
+    for page, body in enumerate(again, start=1):
+        generic = SoapSystem.dispatch(hebei, request("queryTasks", page, 25)).body
+        assert canonical(body) == canonical(generic)
+    code = hebei.store.scalar("SELECT task_code FROM task ORDER BY cd_time, task_code LIMIT 1")
+    hebei.change_matter(code, MatterChange(task_name="食品经营许可（变更）"))  # moves it last
+    moved = [hebei.dispatch(request("queryTasks", page, 25)).body for page in (1, 2, 3, 4, 5)]
+    assert moved != first
+    for page, body in enumerate(moved, start=1):
+        generic = SoapSystem.dispatch(hebei, request("queryTasks", page, 25)).body
+        assert canonical(body) == canonical(generic)
+    assert "食品经营许可（变更）".encode() in moved[-1]
+    with hebei.store.transaction() as conn:  # past the system's own write path
+        conn.execute("UPDATE task SET dept_name = '经开区某局' WHERE task_code = ?", (code,))
+    assert "经开区某局".encode() in hebei.dispatch(request("queryTasks", 5, 25)).body
+
+
+def test_pages_after_a_since_cursor_continue_by_key(hebei: HebeiSystem) -> None:
+    since = "2025-01-01 08:05:00"
+    bodies = [
+        hebei.dispatch(request("queryTasks", page, 30, since=since)).body for page in (1, 2, 3)
+    ]
+    again = [
+        hebei.dispatch(request("queryTasks", page, 30, since=since)).body for page in (1, 2, 3)
+    ]
+    assert again == bodies
+    for page, body in enumerate(again, start=1):
+        generic = SoapSystem.dispatch(hebei, request("queryTasks", page, 30, since=since)).body
+        assert canonical(body) == canonical(generic)

@@ -272,3 +272,32 @@ def test_pages_seen_whole_before_are_not_even_parsed(
     shifted = pull(engine, sandbox)
     assert (shifted.records, shifted.changed, shifted.inserted) == (SEEDED, 1, 0)
     assert shifted.skipped == SEEDED - 1
+
+
+def test_a_page_that_cannot_be_stored_stops_the_run_at_the_page_before(
+    engine: Engine, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are stored in a writer thread while the next is mapped: a store that fails
+    stops the run, nothing after it is stored, and the cursor is the last committed one."""
+    from hub.services import sinks
+
+    real = sinks.SINKS["service_matter"]
+    calls: list[int] = []
+
+    def fails_second(conn: Any, records: Any, context: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise RuntimeError("磁盘已满 (disk full)")
+        return real(conn, records, context)
+
+    monkeypatch.setitem(sinks.SINKS, "service_matter", fails_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pull(engine, sandbox)
+    assert calls == [100, 100]
+    assert count(engine, service_matters) == 100
+    with engine.connect() as conn:
+        assert get_cursor(conn, "hebei_network", "matters") == "2025-01-01 08:11:33"
+    monkeypatch.setitem(sinks.SINKS, "service_matter", real)
+    resumed = pull(engine, sandbox)
+    assert resumed.inserted == SEEDED - 100
+    assert count(engine, service_matter_versions) == SEEDED
