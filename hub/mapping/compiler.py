@@ -17,7 +17,8 @@ import yaml
 
 from hub.mapping import transforms as t
 from hub.mapping.errors import MappingError
-from hub.mapping.sources import Getter, Source, make_source
+from hub.mapping.fastpath import FieldPlan, Step
+from hub.mapping.sources import Access, Getter, Source, make_source
 from hub.mapping.spec import FieldSpec, MappingSpec
 from hub.mapping.targets import TARGETS, check_target_field
 from hub.yamlconf import ConfigError, field_path, line_of
@@ -42,11 +43,15 @@ _BARE: dict[str, t.Transform] = {
 
 @dataclass(frozen=True)
 class FieldRule:
-    """One target field: where it goes (``keys``) and how to compute it from a record."""
+    """One target field: where it goes (``keys``) and how to compute it from a record.
+
+    ``plan`` holds the same parts, unwrapped, for the generated fast path.
+    """
 
     target: str
     keys: tuple[str, ...]
     run: Callable[[Any], Any]
+    plan: FieldPlan | None = None
 
 
 def _literal(part: str) -> str | None:
@@ -162,13 +167,32 @@ class SpecCompiler:
     def field(self, target: str, field: FieldSpec, loc: Loc) -> FieldRule:
         getter = self.source(target, field, loc)
         steps = [
-            self.transform(item, (*loc, "transforms", i)) for i, item in enumerate(field.transforms)
+            self.step(item, (*loc, "transforms", i)) for i, item in enumerate(field.transforms)
         ]
         steps += self.shorthand_steps(field, loc)
-        run = _chain(target, getter, steps)
+        run = _chain(target, getter, [step.run for step in steps])
+        when: Getter | None = None
         if field.when is not None:
-            run = _only_when(self.getter(field.when, (*loc, "when")), run)
-        return FieldRule(target, tuple(target.split(".")), run)
+            when = self.getter(field.when, (*loc, "when"))
+            run = _only_when(when, run)
+        keys = tuple(target.split("."))
+        plan = FieldPlan(
+            keys,
+            getter,
+            self.access(field),
+            tuple(steps),
+            when,
+            None if field.when is None else self.source_kind.access(field.when),
+        )
+        return FieldRule(target, keys, run, plan)
+
+    def access(self, field: FieldSpec) -> Access | None:
+        """The field's read, if the fast path can inline it (its getter is built already)."""
+        if field.list_of_pairs is not None or field.concat is not None:
+            return None
+        if field.path is not None:
+            return self.source_kind.access(field.path)
+        return Access("const", value=field.const)
 
     def source(self, target: str, field: FieldSpec, loc: Loc) -> Getter:
         if field.list_of_pairs is not None:
@@ -227,25 +251,34 @@ class SpecCompiler:
 
         return build
 
-    def shorthand_steps(self, field: FieldSpec, loc: Loc) -> list[t.Transform]:
+    def shorthand_steps(self, field: FieldSpec, loc: Loc) -> list[Step]:
         """Shorthand keys run after ``transforms:`` in a fixed, documented order."""
         has_default = "default" in field.model_fields_set
-        steps: list[t.Transform] = []
+        steps: list[Step] = []
         if field.map is not None and field.code_table is not None:
             raise self.error((*loc, "code_table"), "map 与 code_table 只能选一个 (choose one)")
         table = field.map if field.map is not None else self.code_table(field.code_table, loc)
         if table is not None:
             # With a default, an unknown code becomes missing and the default step fills it,
             # so the default (written in target terms) is not cast or masked again.
-            steps.append(t.code_map(table, None) if has_default else t.code_map(table))
-        steps += self.type_steps(field, loc)
+            run = t.code_map(table, None) if has_default else t.code_map(table)
+            lookup = {str(key): value for key, value in table.items()}
+            steps.append(Step(run, "code", (lookup, has_default, None)))
+        steps += [self.typed(step, field) for step in self.type_steps(field, loc)]
         if field.mask is not None:
-            steps.append(t.mask(field.mask))
+            steps.append(Step(t.mask(field.mask)))
         if has_default:
-            steps.append(t.default(field.default))
+            steps.append(Step(t.default(field.default), "default", field.default))
         if field.required:
-            steps.append(_required)
+            steps.append(Step(_required, "required"))
         return steps
+
+    def typed(self, run: t.Transform, field: FieldSpec) -> Step:
+        """A ``type:`` step; an inbound date-time of one ISO-shaped format can be inlined."""
+        fits = t.iso_shape(_formats(field.format))
+        if field.type == "datetime" and self.spec.direction == "inbound" and fits is not None:
+            return Step(run, "iso", (fits, _zone(field.tz)))
+        return Step(run)
 
     def code_table(self, name: str | None, loc: Loc) -> dict[str, Any] | None:
         if name is None:
@@ -279,6 +312,14 @@ class SpecCompiler:
             raise self.error((*loc, "format"), "出站只能给一个格式 (outbound takes one format)")
         fmt = formats[0] if formats else None
         return [t.format_datetime(fmt, zone) if field.type == "datetime" else t.format_date(fmt)]
+
+    def step(self, item: str | dict[str, Any], loc: Loc) -> Step:
+        """A ``transforms:`` item, with what the fast path needs to inline a regex."""
+        run = self.transform(item, loc)
+        if isinstance(item, dict) and isinstance(item.get("regex"), str):
+            pattern = re.compile(item["regex"])
+            return Step(run, "regex", (pattern, 1 if pattern.groups else 0))
+        return Step(run)
 
     def transform(self, item: str | dict[str, Any], loc: Loc) -> t.Transform:
         if isinstance(item, str):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.mapping.compiler import FieldRule, SpecCompiler
 from hub.mapping.errors import MappingError
+from hub.mapping.fastpath import build_fast_apply
 from hub.mapping.sources import Getter, Source, XmlRecord
 from hub.mapping.spec import MappingSpec
 from hub.mapping.targets import TARGETS
@@ -42,6 +43,21 @@ class Mapping:
         self._selector = selector
         self._source = source
         self._prepare = source.prepare
+        plans = [rule.plan for rule in rules]
+        self._fast = (
+            build_fast_apply(
+                [plan for plan in plans if plan is not None],
+                spec.source,
+                source.prepare,
+                self._apply_rules,
+            )
+            if None not in plans
+            else None
+        )
+        # The model's own validator: what model_validate runs, minus its keyword handling.
+        self._validate: Callable[[Any], BaseModel] | None = (
+            None if self.model is None else self.model.__pydantic_validator__.validate_python
+        )
 
     def __repr__(self) -> str:
         return f"Mapping({self.name!r}, {self.direction}, {self.source} → {self.target})"
@@ -53,12 +69,26 @@ class Mapping:
     def records(self, page: Any) -> list[Any]:
         """The records of a parsed page (lxml element, JSON value or list of rows)."""
         try:
-            return list(self._selector(page))
+            found = self._selector(page)
+            return found if type(found) is list else list(found)
         except (etree.XPathError, TypeError, AttributeError) as exc:
             raise MappingError("", f"无法从页面选出记录 (cannot select records): {exc}") from None
 
     def apply(self, record: Any) -> dict[str, Any]:
-        """Map one record to a plain dict; missing (None) values are left out."""
+        """Map one record to a plain dict; missing (None) values are left out.
+
+        The generated fast path computes the same dict; if it raises, the field rules run
+        instead and raise the error with its field path (see hub.mapping.fastpath).
+        """
+        fast = self._fast
+        if fast is None:
+            return self._apply_rules(record)
+        try:
+            return fast(record)
+        except Exception:  # the rules raise the real error, naming the field
+            return self._apply_rules(record)
+
+    def _apply_rules(self, record: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         record = self._prepare(record)
         for parents, last, run in self._rules:
@@ -73,11 +103,19 @@ class Mapping:
 
     def to_canonical(self, record: Any) -> BaseModel:
         """Apply, then validate against the target model (inbound mappings only)."""
-        if self.model is None:
+        validate = self._validate
+        if validate is None:
             raise TypeError(f"{self.name} 是出站映射 (outbound mappings have no canonical model)")
-        data = self.apply(record)
+        fast = self._fast  # as apply, without one more call per record
+        if fast is None:
+            data = self._apply_rules(record)
+        else:
+            try:
+                data = fast(record)
+            except Exception:  # the rules raise the real error, naming the field
+                data = self._apply_rules(record)
         try:
-            return self.model.model_validate(data)
+            return validate(data)
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
             where = ".".join(str(part) for part in first["loc"])

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JsonGetter", "compile_json_path"]
+__all__ = ["JsonGetter", "compile_json_path", "json_path_keys"]
 
 JsonGetter = Callable[[Any], Any]
 
@@ -117,3 +117,11 @@ def compile_json_path(path: str) -> JsonGetter:
     if any(step is _STAR for step in steps):
         return _many(steps)
     return _single(steps)  # type: ignore[arg-type]
+
+
+def json_path_keys(path: str) -> tuple[str, ...] | None:
+    """The object keys of a path made of keys only (``$.caller.name``), else None."""
+    steps = tuple(_steps(path))
+    if steps and all(isinstance(step, str) for step in steps):
+        return steps  # type: ignore[return-value]
+    return None

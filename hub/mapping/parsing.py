@@ -12,6 +12,7 @@ import re
 from typing import Any, Literal
 
 from lxml import etree
+from pydantic_core import from_json as _from_json
 
 from hub.mapping.errors import MappingError
 from hub.xmlsafe import hardened_parser
@@ -30,12 +31,18 @@ _parser = hardened_parser
 _DEFAULT_PARSER = hardened_parser()
 
 
+#: The usual prolog: an XML declaration (it holds no ``>``), blanks, then an element.
+_PLAIN_PROLOG = re.compile(rb"<\?xml[^>]*\?>[ \t\r\n]*<[^!?]")
+
+
 def _has_doctype(raw: bytes) -> bool:
     """Walk the prolog (declaration, PIs, comments) up to the root element.
 
     A DOCTYPE is only legal there, so text or CDATA that mentions one later is fine, and the
     walk stops at the first element: cheap even for a large page.
     """
+    if _PLAIN_PROLOG.match(raw):
+        return False  # what the walk below finds for it, in one step
     if b"\x00" in raw[:4]:
         return _DOCTYPE_WIDE.search(raw) is not None
     position = raw.find(b"<")
@@ -89,7 +96,18 @@ def _decode(raw: bytes, encoding: str | None) -> str:
 
 
 def parse_json(raw: bytes, encoding: str | None = None) -> Any:
-    """JSON from UTF-8 (default, BOM allowed), or GBK/GB18030 as declared or detected."""
+    """JSON from UTF-8 (default, BOM allowed), or GBK/GB18030 as declared or detected.
+
+    Plain UTF-8 bytes are read by pydantic-core's parser (jiter), which gives the same
+    values as ``json.loads`` at a third of the cost. Whatever it refuses (a BOM, GB18030,
+    lone surrogates, deep nesting, malformed text) takes the ``json`` path below, so what
+    is accepted and every error message stay those of ``json``.
+    """
+    if encoding is None and type(raw) is bytes:
+        try:
+            return _from_json(raw)
+        except ValueError:
+            pass
     try:
         if encoding is None and raw.isascii():
             return json.loads(raw)  # ASCII is valid UTF-8 and GB18030 alike: skip decoding

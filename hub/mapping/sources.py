@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from lxml import etree
 
 from hub.mapping.errors import MappingError
-from hub.mapping.jsonpath import compile_json_path
+from hub.mapping.jsonpath import compile_json_path, json_path_keys
 
-__all__ = ["Getter", "Source", "XmlRecord", "make_source"]
+__all__ = ["Access", "Getter", "Source", "XmlRecord", "make_source"]
 
 Getter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Access:
+    """A read simple enough for the fast path to write out inline (hub.mapping.fastpath).
+
+    ``keys``: object keys down a JSON record; ``get``: one column of a row; ``text``: the
+    text of a child element, from the prepared XML record; ``const``: ``value`` itself.
+    """
+
+    kind: Literal["keys", "get", "text", "const"]
+    keys: tuple[str, ...] = ()
+    value: Any = None
+
 
 _NAME = r"[A-Za-z_][\w.-]*"
 _STEP = rf"(?:{_NAME}:)?{_NAME}"
@@ -28,6 +43,15 @@ _SIMPLE_XML = re.compile(rf"{_STEP}(?:/{_STEP})*")
 _PROBE = etree.Element("probe")
 #: ``//wf:TaskInfo``: a descendant walk in C, no XPath engine.
 _DESCENDANT = re.compile(rf"//({_STEP})")
+#: ``//wf:requestId/..``: the element holding a descendant, found by a walk in C.
+_PARENT_OF = re.compile(rf"//({_STEP})/\.\.")
+#: ``wf:logs/wf:RequestLog[last()]/wf:remark``: child steps, each with at most a position,
+#: read by walking the children instead of running the XPath engine.
+_POSITION = r"\[(?:[1-9][0-9]{0,8}|last\(\))\]"
+_WALK_XML = re.compile(rf"{_STEP}(?:{_POSITION})?(?:/{_STEP}(?:{_POSITION})?)*")
+_WALK_STEP = re.compile(rf"({_STEP})(?:\[(?:([0-9]+)|last\(\))\])?")
+#: For a position: every match (0), the last (-1) or the n-th (n).
+_ALL, _LAST = 0, -1
 
 
 def _as_list(page: Any) -> list[Any]:
@@ -67,6 +91,10 @@ class Source:
     def prepare(self, record: Any) -> Any:
         return record
 
+    def access(self, path: str) -> Access | None:
+        """How ``getter(path)`` reads, when the fast path can inline it (call getter first)."""
+        return None
+
     def reader(self, path: str) -> Getter:
         """One value per raw record (e.g. a stream's cursor column), prepare included."""
         get, prepare = self.getter(path), self.prepare
@@ -81,10 +109,17 @@ class RowSource(Source):
             raise ValueError("列名不能为空或含首尾空格 (column name empty or padded)")
         return lambda record: record.get(path)
 
+    def access(self, path: str) -> Access | None:
+        return Access("get", (path,))
+
 
 class JsonSource(Source):
     def getter(self, path: str) -> Getter:
         return compile_json_path(path)
+
+    def access(self, path: str) -> Access | None:
+        keys = json_path_keys(path)
+        return Access("keys", keys) if keys else None
 
     def selector(self, path: str | None) -> Getter:
         if path is None:
@@ -94,7 +129,10 @@ class JsonSource(Source):
 
 
 class XmlRecord:
-    """An XML record with the text of the child elements the mapping reads, found once."""
+    """An XML record with the text of the child elements the mapping reads, found once.
+
+    A tag is a key of ``texts`` exactly when the record has such a child (text or not).
+    """
 
     __slots__ = ("element", "texts")
 
@@ -130,14 +168,59 @@ class XmlSource(Source):
         return compiled
 
     def getter(self, path: str) -> Getter:
-        if not _SIMPLE_XML.fullmatch(path):
-            compiled = self._xpath(path)
-            return lambda record: _first_text(compiled(record.element))
-        clark = self._clark(path)
-        if "/" in path:
-            return lambda record: record.element.findtext(clark) or None
-        self.child_tags.add(clark)
-        return lambda record: record.texts.get(clark)
+        if _SIMPLE_XML.fullmatch(path):
+            clark = self._clark(path)  # names an undeclared prefix
+            if "/" not in path:
+                self.child_tags.add(clark)
+                return lambda record: record.texts.get(clark)
+        else:
+            compiled = self._xpath(path)  # checks the path and its prefixes
+            if not _WALK_XML.fullmatch(path):
+                return lambda record: _first_text(compiled(record.element))
+        head, walk = self._walker(path)
+        # prepare notes which child tags the record has: without the first step's tag there
+        # is nothing to walk (an optional block such as Weaver's logs)
+        self.child_tags.add(head)
+        return lambda record: walk(record.element) if head in record.texts else None
+
+    def _walker(self, path: str) -> tuple[str, Callable[[etree._Element], Any]]:
+        """What the XPath gives for child steps with positions, read along the children.
+
+        The first match in document order is the first one a depth-first walk meets, so
+        the walk stops there; its text, or None, as for any path. Also the first step's tag.
+        """
+        steps: list[tuple[str, int]] = []
+        for part in path.split("/"):
+            step = _WALK_STEP.fullmatch(part)
+            assert step is not None  # _WALK_XML matched the whole path
+            position = _ALL if "[" not in part else _LAST if step[2] is None else int(step[2])
+            steps.append((self._clark(step[1]), position))
+        final = len(steps) - 1
+
+        def first(element: etree._Element, index: int) -> etree._Element | None:
+            tag, position = steps[index]
+            children: Any = element.iterchildren(tag)
+            if position != _ALL:
+                matches = list(children)
+                children = matches[-1:] if position == _LAST else matches[position - 1 : position]
+            for child in children:
+                if index == final:
+                    return child
+                found = first(child, index + 1)
+                if found is not None:
+                    return found
+            return None
+
+        def walk(element: etree._Element) -> Any:
+            found = first(element, 0)
+            return None if found is None else (found.text or None)
+
+        return steps[0][0], walk
+
+    def access(self, path: str) -> Access | None:
+        if _SIMPLE_XML.fullmatch(path) and "/" not in path:
+            return Access("text", (self._clark(path),))
+        return None
 
     def selector(self, path: str | None) -> Getter:
         if path is None:
@@ -146,7 +229,39 @@ class XmlSource(Source):
         if descendant:
             return self._descendants(self._clark(descendant[1]))
         compiled = self._xpath(path)
-        return lambda page: [node for node in compiled(page) if isinstance(node, etree._Element)]
+
+        def by_xpath(page: Any) -> list[Any]:
+            return [node for node in compiled(page) if isinstance(node, etree._Element)]
+
+        holder = _PARENT_OF.fullmatch(path)
+        if holder:
+            return self._parent(self._clark(holder[1]), by_xpath)
+        return by_xpath
+
+    @staticmethod
+    def _parent(tag: str, by_xpath: Getter) -> Getter:
+        """``//tag/..`` when one element holds every match (a single record, the usual
+        case): found by a walk; with several holders the XPath puts them in order."""
+
+        def select(page: Any) -> Any:
+            if isinstance(page, etree._ElementTree):
+                tree = page
+            elif isinstance(page, etree._Element):
+                tree = page.getroottree()
+            else:
+                return by_xpath(page)  # fails as the XPath fails
+            holder = None
+            for node in tree.iter(tag):
+                parent = node.getparent()
+                if parent is None:
+                    continue  # the root's parent is the document, not an element
+                if holder is None:
+                    holder = parent
+                elif parent is not holder:
+                    return by_xpath(page)
+            return [] if holder is None else [holder]
+
+        return select
 
     @staticmethod
     def _descendants(tag: str) -> Getter:

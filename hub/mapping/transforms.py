@@ -137,21 +137,60 @@ TYPE_CASTS: dict[str, Transform] = {
 
 # --- dates and times ------------------------------------------------------------------
 
-#: strptime formats that ``fromisoformat`` (C, ~10x faster) reads identically at this length.
-_ISO_FAST = {"%Y-%m-%d %H:%M:%S": 19, "%Y-%m-%dT%H:%M:%S": 19, "%Y-%m-%d": 10}
+#: strptime formats that ``fromisoformat`` (C, ~10x faster) reads identically, for text of
+#: exactly this shape (ASCII digits); any other text goes to strptime, so the format decides.
+_ISO_FAST = {
+    "%Y-%m-%d %H:%M:%S": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"),
+    "%Y-%m-%dT%H:%M:%S": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"),
+    "%Y-%m-%d": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+}
+_NOT_MATCHING = "日期时间格式不符 (date-time does not match the expected format)"
 
 
 def _parser(fmt: str) -> Callable[[str], datetime]:
-    length = _ISO_FAST.get(fmt)
-    if length is None:
+    shape = _ISO_FAST.get(fmt)
+    if shape is None:
         return lambda text: datetime.strptime(text, fmt)
+    fits = shape.fullmatch
 
     def fast(text: str) -> datetime:
-        if len(text) != length or (length == 19 and text[10] != fmt[8]):
-            raise ValueError(text)
+        if fits(text) is None:
+            return datetime.strptime(text, fmt)
         return datetime.fromisoformat(text)
 
     return fast
+
+
+def iso_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
+    """For one ISO-shaped format: the test that text has that shape (then fromisoformat
+    reads it as strptime would, as a naive moment); else None."""
+    if len(formats) != 1 or formats[0] not in _ISO_FAST:
+        return None
+    return _ISO_FAST[formats[0]].fullmatch
+
+
+def _fitting(parsers: Sequence[Callable[[str], datetime]]) -> Callable[[str], datetime]:
+    """Text → datetime by the first parser that accepts it, else MappingError."""
+    if len(parsers) != 1:
+        return lambda text: _first_fit(parsers, text)
+    (parser,) = parsers
+
+    def one(text: str) -> datetime:
+        try:
+            return parser(text)
+        except ValueError:
+            raise _fail(_NOT_MATCHING) from None
+
+    return one
+
+
+def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """A naive moment read as local time in ``zone``; an aware one is left as it is."""
+    if moment.tzinfo is not None:
+        return moment
+    if type(moment) is datetime:  # combine is cheaper than replace(tzinfo=...), same value
+        return datetime.combine(moment.date(), moment.time(), zone)
+    return moment.replace(tzinfo=zone)
 
 
 def parse_datetime(formats: Sequence[str], zone: tzinfo) -> Transform:
@@ -159,7 +198,7 @@ def parse_datetime(formats: Sequence[str], zone: tzinfo) -> Transform:
 
     Text without an offset is read as local time in ``zone`` (Asia/Shanghai by default).
     """
-    parsers = [_parser(fmt) for fmt in formats] or [datetime.fromisoformat]
+    read = _fitting([_parser(fmt) for fmt in formats] or [datetime.fromisoformat])
 
     def parse(value: Any) -> Any:
         if value is None:
@@ -167,12 +206,29 @@ def parse_datetime(formats: Sequence[str], zone: tzinfo) -> Transform:
         if isinstance(value, datetime):
             moment = value
         elif isinstance(value, str):
-            moment = _first_fit(parsers, value.strip())
+            moment = read(value.strip())
         else:
             raise _fail("日期时间须为文本 (a date-time must be text)")
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+        return _in_zone(moment, zone)
 
-    return parse
+    fits = iso_shape(formats)
+    if fits is None:
+        return parse
+    combine, from_iso = datetime.combine, datetime.fromisoformat
+
+    def parse_iso(value: Any) -> Any:
+        """One ISO-shaped format (the usual case) in one call; anything else as above."""
+        if type(value) is str:
+            text = value.strip()
+            if fits(text) is not None:
+                try:
+                    moment = from_iso(text)  # naive: the shape has no offset
+                except ValueError:
+                    raise _fail(_NOT_MATCHING) from None
+                return combine(moment.date(), moment.time(), zone)
+        return parse(value)
+
+    return parse_iso
 
 
 def _first_fit(parsers: Sequence[Callable[[str], datetime]], text: str) -> datetime:
@@ -181,12 +237,12 @@ def _first_fit(parsers: Sequence[Callable[[str], datetime]], text: str) -> datet
             return parser(text)
         except ValueError:
             continue
-    raise _fail("日期时间格式不符 (date-time does not match the expected format)")
+    raise _fail(_NOT_MATCHING)
 
 
 def parse_date(formats: Sequence[str]) -> Transform:
     """Text → date; a date-time string with a matching format is cut to its date."""
-    parsers = [_parser(fmt) for fmt in formats] or [datetime.fromisoformat]
+    read = _fitting([_parser(fmt) for fmt in formats] or [datetime.fromisoformat])
 
     def parse(value: Any) -> Any:
         if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
@@ -195,7 +251,7 @@ def parse_date(formats: Sequence[str]) -> Transform:
             return value.date()
         if not isinstance(value, str):
             raise _fail("日期须为文本 (a date must be text)")
-        return _first_fit(parsers, value.strip()).date()
+        return read(value.strip()).date()
 
     return parse
 

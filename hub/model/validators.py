@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
@@ -83,6 +83,10 @@ def _is_ascii_digits(value: str) -> bool:
 
 def normalize_mobile(value: str) -> str:
     """Return the bare 11-digit mainland mobile number, dropping separators and +86."""
+    if len(value) == 11 and _MOBILE.fullmatch(value) is not None:
+        # Already canonical (the usual case): eleven ASCII digits starting with 1 are left
+        # alone by NFKC, the separator removal and the +86/86 prefix rule below.
+        return value
     compact = _MOBILE_SEPARATORS.sub("", _canonical(value))
     for prefix in _MOBILE_COUNTRY_PREFIXES:
         if compact.startswith(prefix):
@@ -234,14 +238,10 @@ def _is_valid(normalizer: Callable[[str], str], value: str) -> bool:
     return True
 
 
-def _strip_whitespace(value: object) -> object:
-    """Trim surrounding whitespace; leave non-strings for pydantic's own type error."""
-    return value.strip() if isinstance(value, str) else value
-
-
-_Strip = BeforeValidator(_strip_whitespace)
-
-MobileNumber = Annotated[str, _Strip, AfterValidator(normalize_mobile)]
-ResidentId = Annotated[str, _Strip, AfterValidator(normalize_resident_id)]
-CreditCode = Annotated[str, _Strip, AfterValidator(normalize_credit_code)]
-RegionCode = Annotated[str, _Strip, AfterValidator(normalize_region_code)]
+# No separate strip step before these: every normalizer trims (NFKC, then ``strip``) and
+# non-strings still meet pydantic's own ``string_type`` error, so one Python call per field
+# does it all.
+MobileNumber = Annotated[str, AfterValidator(normalize_mobile)]
+ResidentId = Annotated[str, AfterValidator(normalize_resident_id)]
+CreditCode = Annotated[str, AfterValidator(normalize_credit_code)]
+RegionCode = Annotated[str, AfterValidator(normalize_region_code)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from hub.model.base import Canonical, Inbound, matching
 from hub.model.codes import (
@@ -44,7 +44,16 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+#: Inbound validates defaults, for bodies whose defaults need coercing. The defaults of the
+#: submission and its parts are already valid values (None, False, Urgency.NORMAL, empty
+#: list and dict), so checking them again on every submission, intake and mapping alike,
+#: would change nothing; tests/model/test_codes_and_records.py keeps it so.
+_CANONICAL_DEFAULTS = ConfigDict(validate_default=False)
+
+
 class Location(Inbound):
+    model_config = _CANONICAL_DEFAULTS
+
     address: ShortText | None = None
     address_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     region_code: RegionCode | None = None
@@ -60,6 +69,8 @@ class Location(Inbound):
 
 class Requester(Inbound):
     """Personal data stays here; views mask it (see hub.model.views)."""
+
+    model_config = _CANONICAL_DEFAULTS
 
     name: Annotated[str, StringConstraints(max_length=50)] | None = None
     phone: MobileNumber | None = None
@@ -90,6 +101,8 @@ AttributeValue = str | int | float | bool | list[str]
 
 class WorkOrderSubmission(Inbound):
     """What a channel sends to open a work order (POST /api/v1/work-orders)."""
+
+    model_config = _CANONICAL_DEFAULTS
 
     channel: Channel
     source_system: Code | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.model.codes import (
     ALL_CODE_LISTS,
@@ -15,7 +16,7 @@ from hub.model.codes import (
     WorkOrderState,
 )
 from hub.model.service_matter import Case, ServiceMatter
-from hub.model.work_order import WorkOrderSubmission
+from hub.model.work_order import Location, Requester, WorkOrderSubmission
 
 OPEN311 = {  # DOMAIN.md §6, column by column
     "received": "open", "answered_directly": "closed", "triaged": "open",
@@ -101,3 +102,18 @@ def test_submission_refuses_unknown_fields_and_hides_input_in_errors() -> None:
     fields = {".".join(map(str, e["loc"])) for e in caught.value.errors()}
     assert {"colour", "requester.phone"} <= fields
     assert "1381234123" not in str(caught.value)
+
+
+@pytest.mark.parametrize("model", [WorkOrderSubmission, Location, Requester])
+def test_defaults_left_unvalidated_are_already_valid(model: type[BaseModel]) -> None:
+    """These models skip validating their defaults (speed): each must validate to itself."""
+    assert model.model_config.get("validate_default") is False
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            continue
+        default = info.get_default(call_default_factory=True)
+        annotation = (
+            Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        )
+        checked = TypeAdapter(annotation).validate_python(default)
+        assert checked == default and type(checked) is type(default), name

@@ -1,0 +1,339 @@
+"""The fast paths give what the slow, obvious ones give: generated field code, XML walks,
+JSON parsing by pydantic-core and ISO-shaped date-times."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from hub.mapping import Mapping, MappingError, load_mapping, load_mappings, parse_json
+from hub.mapping import transforms as t
+from hub.mapping.parsing import _decode
+from hub.mapping.sources import XmlSource
+from hub.model.base import LOCAL_ZONE
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+def mapping_from(tmp_path: Path, text: str) -> Mapping:
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_mapping(path)
+
+
+def test_every_shipped_mapping_gets_a_fast_path() -> None:
+    mappings = load_mappings(MAPPINGS)
+    assert mappings
+    assert [name for name, m in mappings.items() if m._fast is None] == []
+
+
+# --- generated field code against the field rules -------------------------------------
+
+EVERYTHING = """
+name: everything
+direction: inbound
+source: json
+target: work_order
+fields:
+  channel: {const: hotline}
+  source_system: {const: null, default: sys}
+  external_id: {path: "$.id", type: str, required: true}
+  appeal_type: {path: "$.type", map: {投诉: complaint, "1": help}, required: true}
+  title: {path: "$.text", transforms: [strip, {regex: "^(.{1,5})"}], required: true}
+  content: {concat: ["'['", "$.text", "$.more"]}
+  urgency: {path: "$.urgency", map: {一般: normal, 紧急: urgent}, default: normal}
+  category_code: {path: "$.cat", transforms: [upper, {regex: "[A-Z]+"}], when: "$.flag"}
+  location.address: {path: "$.where.address", transforms: [lower]}
+  location.latitude: {path: "$.where.lat", type: float}
+  requester.name: {path: "$.who.name", mask: name}
+  requester.phone: {path: "$.who.phones[0]", transforms: [strip, {regex: "(1[3-9]\\\\d{9})"}]}
+  requester.anonymous: {path: "$.anon", type: bool, default: false}
+  attributes.tags: {path: "$.tags[*]", transforms: [{join: ","}]}
+  attributes.n: {path: "$.n", type: int}
+  occurred_at: {path: "$.at", type: datetime, format: "%Y-%m-%d %H:%M:%S"}
+"""
+
+texts = st.sampled_from(
+    [
+        "",
+        " ",
+        "投诉",
+        "1",
+        "一般",
+        "紧急",
+        "x",
+        " 夜间施工噪音 ",
+        "abc",
+        "13812345678",
+        "2026-01-05 09:30:00",
+    ]
+) | st.text(max_size=12)
+scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | texts
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=6,
+)
+KEYS = [
+    "id",
+    "type",
+    "text",
+    "more",
+    "urgency",
+    "cat",
+    "flag",
+    "where",
+    "who",
+    "anon",
+    "tags",
+    "n",
+    "at",
+]
+records = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["7", 7, " ", None]),
+        "type": st.sampled_from(["投诉", "1", 1, "x"]),
+        "text": st.sampled_from([" 夜间施工噪音扰民 ", "ab", "", 5]),
+    },
+    optional={
+        **{key: values for key in KEYS[3:]},
+        "where": st.fixed_dictionaries({}, optional={"address": values, "lat": values}) | values,
+        "who": st.fixed_dictionaries({}, optional={"name": values, "phones": values}) | values,
+    },
+)
+
+
+def outcome(run: Any, record: Any) -> tuple[str, Any]:
+    try:
+        return "ok", run(record)
+    except MappingError as exc:
+        return "error", (exc.field_path, exc.reason)
+    except Exception as exc:
+        return "raised", type(exc)
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Mapping:
+    return mapping_from(tmp_path_factory.mktemp("m"), EVERYTHING)
+
+
+@settings(max_examples=400, deadline=None)
+@given(record=records | values)
+def test_generated_code_maps_as_the_rules_do(everything: Mapping, record: Any) -> None:
+    assert everything._fast is not None
+    slow = outcome(everything._apply_rules, record)
+    fast = outcome(everything._fast, record)
+    if slow[0] == "ok":
+        assert fast == slow
+        assert list(fast[1]) == list(slow[1])  # same key order, for outbound bodies
+    else:
+        assert fast[0] != "ok"  # it gives up, and apply takes the rules' error
+    assert outcome(everything.apply, record) == slow
+
+
+def test_generated_code_on_a_full_record(everything: Mapping) -> None:
+    record = {
+        "id": 7,
+        "type": "投诉",
+        "text": " 夜间施工噪音扰民 ",
+        "urgency": "紧急",
+        "cat": "env-noise",
+        "flag": 1,
+        "where": {"address": "ABC", "lat": "38.04"},
+        "who": {"name": "王五", "phones": [" 13812345678 "]},
+        "anon": "否",
+        "tags": ["a", "b"],
+        "n": "12",
+        "at": "2026-01-05 09:30:00",
+    }
+    assert everything._fast is not None
+    assert everything._fast(record) == everything._apply_rules(record)
+    assert everything.apply(record)["occurred_at"].tzinfo is LOCAL_ZONE
+
+
+def test_a_failing_record_reports_the_rules_error(everything: Mapping) -> None:
+    with pytest.raises(MappingError) as caught:
+        everything.apply({"id": "1", "type": "unknown", "text": "t"})
+    assert (caught.value.field_path, caught.value.reason) == (
+        "appeal_type",
+        "代码不在代码表中 (code not in the code table)",
+    )
+
+
+def test_no_fast_path_when_a_target_is_inside_another(tmp_path: Path) -> None:
+    mapping = mapping_from(
+        tmp_path,
+        "name: n\ndirection: outbound\nsource: canonical\ntarget: json\n"
+        "fields:\n  a: origin\n  a.b: {const: 1}\n",
+    )
+    assert mapping._fast is None
+    assert mapping.apply({"origin": {"x": 2}}) == {"a": {"x": 2, "b": 1}}
+
+
+# --- XML: child walks and the parent selector against the XPath engine ---------------
+
+NS = {"p": "urn:p"}
+tags = st.sampled_from(["a", "b", "{urn:p}a", "{urn:p}b"])
+
+
+@st.composite
+def trees(draw: st.DrawFn, depth: int = 0) -> etree._Element:
+    element = etree.Element(draw(tags), nsmap={"p": "urn:p"})
+    element.text = draw(st.sampled_from([None, "", "t", "u"]))
+    if depth < 3:
+        for child in draw(st.lists(trees(depth + 1), max_size=3)):
+            element.append(child)
+    return element
+
+
+paths = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "p:a", "p:b"]),
+        st.sampled_from(["", "[1]", "[2]", "[last()]"]),
+    ),
+    min_size=1,
+    max_size=3,
+).map(lambda steps: "/".join(name + position for name, position in steps))
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=trees(), path=paths)
+def test_child_walk_reads_what_the_xpath_reads(tree: etree._Element, path: str) -> None:
+    source = XmlSource(NS)
+    walked = source.getter(path)
+    by_xpath = etree.XPath(path, namespaces=NS)
+    found = by_xpath(tree)
+    expected = (found[0].text or None) if found else None
+    record = source.prepare(tree)
+    assert walked(record) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=trees(), name=st.sampled_from(["a", "p:b"]))
+def test_parent_selector_selects_what_the_xpath_selects(tree: etree._Element, name: str) -> None:
+    select = XmlSource(NS).selector(f"//{name}/..")
+    expected = [
+        n for n in etree.XPath(f"//{name}/..", namespaces=NS)(tree) if isinstance(n, etree._Element)
+    ]
+    assert select(tree) == expected
+    assert select(tree.getroottree()) == expected
+
+
+# --- JSON parsing: pydantic-core first, json for everything it refuses ---------------
+
+
+def by_json(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", json.loads(raw if raw.isascii() else _decode(raw, None))
+    except (json.JSONDecodeError, MappingError, RecursionError):
+        return "error", None
+    except Exception as exc:
+        return "raised", type(exc)
+
+
+def by_engine(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", parse_json(raw)
+    except MappingError:
+        return "error", None
+    except Exception as exc:
+        return "raised", type(exc)
+
+
+def same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=json_values, ascii_only=st.booleans(), cut=st.integers(0, 4), junk=st.binary(max_size=3)
+)
+def test_json_parsing_matches_json(value: Any, ascii_only: bool, cut: int, junk: bytes) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    for variant in (raw, raw[: max(0, len(raw) - cut)] + junk, b"\xef\xbb\xbf" + raw):
+        expected, got = by_json(variant), by_engine(variant)
+        assert expected[0] == got[0]
+        assert same(expected[1], got[1]) if expected[0] == "ok" else expected == got
+
+
+def test_json_refused_by_the_fast_parser_still_parses_as_before() -> None:
+    assert parse_json('{"a": "中"}'.encode("gb18030")) == {"a": "中"}
+    assert parse_json(b'"\\ud800"') == "\ud800"  # a lone surrogate, as json reads it
+    assert parse_json(b"[" * 300 + b"]" * 300) is not None  # deeper than jiter's limit
+    with pytest.raises(MappingError, match="malformed JSON"):
+        parse_json(b'{"a": }')
+
+
+# --- date-times: fromisoformat only where strptime reads the same ----------------------
+
+digits = st.text(alphabet="0123456789", min_size=2, max_size=2)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    year=st.text(alphabet="0123456789", min_size=4, max_size=4),
+    parts=st.lists(digits, min_size=5, max_size=5),
+)
+def test_iso_shaped_text_parses_as_strptime_would(year: str, parts: list[str]) -> None:
+    month, day, hour, minute, second = parts
+    for fmt, text in (
+        ("%Y-%m-%d %H:%M:%S", f"{year}-{month}-{day} {hour}:{minute}:{second}"),
+        ("%Y-%m-%dT%H:%M:%S", f"{year}-{month}-{day}T{hour}:{minute}:{second}"),
+        ("%Y-%m-%d", f"{year}-{month}-{day}"),
+    ):
+        expected = None
+        with contextlib.suppress(ValueError):
+            expected = datetime.strptime(text, fmt).replace(tzinfo=LOCAL_ZONE)
+        parse = t.parse_datetime([fmt], LOCAL_ZONE)
+        if expected is None:
+            with pytest.raises(MappingError):
+                parse(text)
+        else:
+            assert parse(text) == expected
+            assert parse(text).tzinfo is LOCAL_ZONE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-01-05 09:07+08", "20260105 09:07:00Z", "2026-1-05 09:07:00", "2026-01-05 9:07:00"],
+)
+def test_other_text_is_read_by_strptime(text: str) -> None:
+    fmt = "%Y-%m-%d %H:%M:%S"
+    try:
+        expected: datetime | None = datetime.strptime(text, fmt).replace(tzinfo=LOCAL_ZONE)
+    except ValueError:
+        expected = None
+    parse = t.parse_datetime([fmt], LOCAL_ZONE)
+    if expected is None:
+        with pytest.raises(MappingError):
+            parse(text)
+    else:
+        assert parse(text) == expected
