@@ -148,6 +148,9 @@ class Callback(Strict):
 class Limits(Strict):
     max_response_bytes: PositiveInt = 10 * 1024 * 1024
     max_redirects: int = Field(3, ge=0, le=10)
+    max_concurrent_calls: int = Field(
+        4, ge=1, le=32, description="calls one hub process makes to the system at once"
+    )
 
 
 class Cursor(Strict):

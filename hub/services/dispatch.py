@@ -12,8 +12,10 @@ attempt they fall back to the hub inbox with an alert on the timeline.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -88,6 +90,8 @@ class Dispatcher:
         self.catalogues = catalogues
         self.policy = policy or DispatchPolicy()
         self.inbox = StoreInbox(engine)
+        self._executors: dict[str, ThreadPoolExecutor | None] = {}
+        self._senders_lock = threading.Lock()
 
     @property
     def catalogue(self) -> Catalogue:
@@ -120,6 +124,7 @@ class Dispatcher:
             work.extend((index, order, a) for a in _waiting(order, unit_code))
         claimed = self._claim_many([a for _, _, a in work], utcnow())
         sent: list[tuple[int, _Sent]] = []
+        attempts: list[tuple[int, Future[Delivery | _Sent]]] = []
         for index, order, assignment in work:
             done = results[index]
             assert isinstance(done, list)
@@ -127,8 +132,12 @@ class Dispatcher:
             if attempt is None:
                 done.append(Delivery(order.wo_no, assignment.unit_code, "skipped"))
                 continue
-            outcome = self._attempt(order, assignment, attempt)
+            attempts.append((index, self._start(order, assignment, attempt)))
+        for index, running in attempts:
+            outcome = running.result()
             if isinstance(outcome, Delivery):
+                done = results[index]
+                assert isinstance(done, list)
                 done.append(outcome)
             else:
                 sent.append((index, outcome))
@@ -219,6 +228,41 @@ class Dispatcher:
                 )
                 claimed.update({int(row.id): int(row.attempts) for row in rows})
         return claimed
+
+    def _start(
+        self, order: WorkOrder, assignment: Assignment, attempt: int
+    ) -> Future[Delivery | _Sent]:
+        """Run one claimed delivery: on the connector's senders, so a batch's calls overlap
+        (up to the connector's `limits.max_concurrent_calls`), or here and now."""
+        connector = assignment.connector
+        senders = self._senders(connector) if connector else None
+        if senders is not None:
+            return senders.submit(self._attempt, order, assignment, attempt)
+        done: Future[Delivery | _Sent] = Future()
+        try:
+            done.set_result(self._attempt(order, assignment, attempt))
+        except Exception as exc:  # raised again by result(), as from a sender
+            done.set_exception(exc)
+        return done
+
+    def _senders(self, connector: str) -> ThreadPoolExecutor | None:
+        with self._senders_lock:
+            if connector not in self._executors:
+                calls = self.pool.config(connector).limits.max_concurrent_calls
+                self._executors[connector] = (
+                    ThreadPoolExecutor(calls, thread_name_prefix=f"hub-send-{connector}")
+                    if calls > 1
+                    else None
+                )
+            return self._executors[connector]
+
+    def close(self) -> None:
+        """Stop the senders (calls in progress finish first)."""
+        with self._senders_lock:
+            executors, self._executors = self._executors, {}
+        for executor in executors.values():
+            if executor is not None:
+                executor.shutdown(wait=True)
 
     def _attempt(self, order: WorkOrder, assignment: Assignment, attempt: int) -> Delivery | _Sent:
         """One claimed delivery: the task created (to record), or what happened instead."""

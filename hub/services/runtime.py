@@ -119,6 +119,8 @@ class FlowRuntime:
         return Dispatcher(self.engine, self.pool, self.catalogues, self.dispatch_policy)
 
     def close(self) -> None:
+        if "dispatcher" in self.__dict__:  # built on first use
+            self.dispatcher.close()
         self.pool.close()
 
     # --- bus handlers ---------------------------------------------------------------------

@@ -115,3 +115,23 @@ def test_the_embedded_sweep_leaves_fresh_tasks_to_the_bus(quiet_hub: Hub, keys: 
     assert hub.runtime.router().route(wo_no) == "dispatched"
     assert hub.runtime.sweep_dispatch(older_than=timedelta(seconds=30)).done == {}
     assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
+
+
+def test_calls_overlap_only_as_far_as_each_connector_allows(quiet_hub: Hub, keys: Any) -> None:
+    """Seeyon takes up to 4 calls at once (the default); Tongda, written to directly in its
+    database, one at a time (its shipped file says so) — and either way each order gets
+    exactly one task."""
+    hub = quiet_hub
+    dispatcher = hub.runtime.dispatcher
+    assert dispatcher._senders("tongda_housing") is None
+    seeyon = dispatcher._senders("seeyon_urban")
+    assert seeyon is not None and seeyon._max_workers == 4
+    wo_nos = [
+        hub.complaint(keys.staff, category, f"{title}{n}", content)
+        for n in range(4)
+        for category, title, content in KINDS[1:]
+    ]
+    assert hub.runtime.router().route_many(wo_nos) == ["dispatched"] * 8
+    found = dispatcher.dispatch_many([(wo_no, None) for wo_no in wo_nos])
+    assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 8
+    assert tasks_per_order(hub) == Counter(wo_nos)
