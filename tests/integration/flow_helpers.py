@@ -34,6 +34,17 @@ def rebased_connectors(sandbox: Sandbox, target: Path) -> Path:
     return rebase_connectors(sandbox.urls, target)
 
 
+#: A village street-lamp request, the repeat-merging tests' running example.
+LAMP = {
+    "channel": "portal",
+    "appeal_type": "help",
+    "title": "村东头三盏路灯不亮",
+    "content": "前进村东头三盏路灯连续一周不亮，晚上出行不便。",
+    "location": {"address": "永安镇前进村东头", "region_code": "130199001001"},
+    "requester": {"name": "刘强", "phone": "13912345678"},
+}
+
+
 @dataclass
 class Hub:
     """A running hub: the API client, the flow runtime and, when started, the bus."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flow_helpers import Hub
+from flow_helpers import LAMP, Hub
 from sqlalchemy import Connection, update
 
 from hub.services import routing, workflow
@@ -22,14 +22,6 @@ KINDS = [
     ("URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿路撒漏泥土，尘土飞扬。"),
     ("HOUSING-QUALITY", "新房墙体开裂", "交房半年墙体多处开裂渗水。"),
 ]
-LAMP = {
-    "channel": "portal",
-    "appeal_type": "help",
-    "title": "村东头三盏路灯不亮",
-    "content": "前进村东头三盏路灯连续一周不亮，晚上出行不便。",
-    "location": {"address": "永安镇前进村东头", "region_code": "130199001001"},
-    "requester": {"name": "刘强", "phone": "13912345678"},
-}
 
 
 def six_orders(hub: Hub, key: str) -> list[str]:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from flow_helpers import Hub
+from flow_helpers import LAMP, Hub
 
 from hub.services.callbacks import sign
 from hub.services.dispatch import DispatchPolicy
@@ -28,16 +28,6 @@ def status_is(*wanted: str) -> Any:
 def internal_events(hub: Hub, wo_no: str) -> list[Any]:
     with hub.runtime.engine.connect() as conn:
         return list_events(conn, wo_no, public_only=False)
-
-
-LAMP = {
-    "channel": "portal",
-    "appeal_type": "help",
-    "title": "村东头三盏路灯不亮",
-    "content": "前进村东头三盏路灯连续一周不亮，晚上出行不便。",
-    "location": {"address": "永安镇前进村东头", "region_code": "130199001001"},
-    "requester": {"name": "刘强", "phone": "13912345678"},
-}
 
 
 def test_a_repeat_of_an_open_order_is_merged_into_it(hub: Hub, keys: Any) -> None:
