@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from hub.mapping.compiler import FieldRule, SpecCompiler
 from hub.mapping.errors import MappingError
 from hub.mapping.fastpath import build_fast_apply
-from hub.mapping.sources import Getter, Source, XmlRecord
+from hub.mapping.sources import Getter, Source, XmlRecord, XmlSource
 from hub.mapping.spec import MappingSpec
 from hub.mapping.targets import TARGETS
 from hub.yamlconf import ConfigError, line_of, load_model
@@ -61,6 +61,18 @@ class Mapping:
 
     def __repr__(self) -> str:
         return f"Mapping({self.name!r}, {self.direction}, {self.source} → {self.target})"
+
+    def prepare(self, record: Any) -> Any:
+        """The record as the field rules read it (XML: its children's texts, found once);
+        to_canonical takes it as it takes the raw record."""
+        return self._prepare(record)
+
+    @property
+    def reads_child_texts_only(self) -> bool:
+        """XML whose fields read only the texts of the record's direct children: what
+        prepare gives is all the mapping ever sees of a record."""
+        source = self._source
+        return isinstance(source, XmlSource) and not source.reads_elements
 
     def reader(self, path: str) -> Callable[[Any], Any]:
         """A getter for one raw-record path (e.g. a stream's cursor column), same namespaces."""

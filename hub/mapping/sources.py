@@ -147,6 +147,9 @@ class XmlSource(Source):
     def __init__(self, namespaces: Mapping[str, str]) -> None:
         self.namespaces = dict(namespaces)
         self.child_tags: set[str] = set()
+        #: Whether some getter reads the element itself (an XPath, a walk below a child),
+        #: not only the texts of direct children that prepare collects.
+        self.reads_elements = False
 
     def _clark(self, path: str) -> str:
         """``wf:a/b`` → ``{uri}a/b`` (unprefixed steps mean no namespace, as in XPath 1.0)."""
@@ -176,7 +179,9 @@ class XmlSource(Source):
         else:
             compiled = self._xpath(path)  # checks the path and its prefixes
             if not _WALK_XML.fullmatch(path):
+                self.reads_elements = True
                 return lambda record: _first_text(compiled(record.element))
+        self.reads_elements = True
         head, walk = self._walker(path)
         # prepare notes which child tags the record has: without the first step's tag there
         # is nothing to walk (an optional block such as Weaver's logs)

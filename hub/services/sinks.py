@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -20,7 +21,7 @@ from hub.model.work_order import WorkOrderSubmission
 from hub.services.cases import judge_waiting_cases, store_case_batch
 from hub.services.catalogue import Catalogue
 from hub.services.intake import IntakeError, NewOrder, check_submission, receive_many
-from hub.store.matters import upsert_matters
+from hub.store.matters import encode_matters, upsert_matters
 from hub.workflow.calendar import WorkingCalendar
 
 
@@ -41,6 +42,8 @@ class SinkContext:
     response_minutes: int = 30
     #: Working days for case deadlines; None: the configured policies' calendar.
     calendar: WorkingCalendar | None = None
+    #: What the target's PREPARERS entry worked out from these records beforehand.
+    prepared: Any = None
 
 
 Sink = Callable[[Connection, Sequence[BaseModel], SinkContext], SinkResult]
@@ -88,7 +91,8 @@ def store_matters(
     conn: Connection, records: Sequence[BaseModel], context: SinkContext
 ) -> SinkResult:
     matters = [r for r in records if isinstance(r, ServiceMatter)]
-    counts = upsert_matters(conn, matters, source=context.source, now=context.now)
+    encoded = context.prepared if len(matters) == len(records) else None
+    counts = upsert_matters(conn, matters, source=context.source, now=context.now, encoded=encoded)
     if counts.written:  # cases that came before their matter can be judged now
         codes = [m.implementation_code for m in counts.written]
         judge_waiting_cases(conn, codes, context.now, context.calendar)
@@ -130,6 +134,14 @@ SINKS: dict[str, Sink] = {
     "work_order": store_work_orders,
     "service_matter": store_matters,
     "case": store_cases,
+}
+
+#: Work a sink would do on the records alone, without the store: a sync does it in the
+#: thread that maps (beside the writer thread) and hands it over as SinkContext.prepared.
+PREPARERS: dict[str, Callable[[Sequence[BaseModel]], Any]] = {
+    "service_matter": lambda records: encode_matters(
+        [r for r in records if isinstance(r, ServiceMatter)]
+    ),
 }
 
 #: Targets whose records are keyed (this field) and stored idempotently: a re-sync skips

@@ -27,7 +27,7 @@ from hub.mapping.errors import MappingError
 from hub.mapping.parsing import parse_page
 from hub.model.base import utcnow
 from hub.services.catalogue import Catalogue
-from hub.services.sinks import FINGERPRINT_KEYS, SINKS, SinkContext, SinkResult
+from hub.services.sinks import FINGERPRINT_KEYS, PREPARERS, SINKS, SinkContext, SinkResult
 from hub.store.bulk import prepare_bulk
 from hub.store.cursors import get_cursor, save_cursor
 from hub.store.db import transaction
@@ -86,6 +86,8 @@ class MappedPage:
     #: were skipped because their digest was already stored.
     digests: list[str] = field(default_factory=list)
     skipped: int = 0
+    #: What the target's sink works out from the models alone (sinks.PREPARERS).
+    prepared: Any = None
 
 
 def _charset(content_type: str) -> str | None:
@@ -124,12 +126,21 @@ def map_unseen(
     result: MappedPage,
     digest: Callable[[Any], str],
     known: Callable[[list[str]], set[str]],
+    *,
+    prepared: bool = False,
 ) -> MappedPage:
-    """Map only the records whose digest is not `known`, keeping each model's digest."""
-    digests = [digest(record) for record in result.records]
+    """Map only the records whose digest is not `known`, keeping each model's digest.
+
+    `prepared`: the records are digested and mapped as Mapping.prepare gives them (an
+    XML mapping that reads only children's texts; see hub.store.fingerprints.digester).
+    """
+    records = result.records
+    if prepared:
+        records = [_prepared(mapping, record) for record in records]
+    digests = [digest(record) for record in records]
     seen = known(digests)
     payload_format = "xml" if mapping.source == "xml" else "json"
-    for record, record_digest in zip(result.records, digests, strict=True):
+    for record, record_digest in zip(records, digests, strict=True):
         if record_digest in seen:
             result.skipped += 1
             continue
@@ -142,6 +153,13 @@ def map_unseen(
             continue
         result.digests.append(record_digest)
     return result
+
+
+def _prepared(mapping: Mapping, record: Any) -> Any:
+    try:
+        return mapping.prepare(record)
+    except MappingError:  # not a record at all: mapping it gives the dead letter
+        return record
 
 
 def _cursor_after(
@@ -220,7 +238,12 @@ class StreamPuller:
         self._read_cursor = mapping.reader(cursor.field) if cursor else None
         # Catalogue-like targets (matters, cases) skip records stored unchanged before.
         self._key_field = FINGERPRINT_KEYS.get(mapping.target)
-        self._digest = digester(mapping.path, mapping.source) if self._key_field else None
+        self._prepared = mapping.reads_child_texts_only
+        self._digest = (
+            digester(mapping.path, mapping.source, child_texts=self._prepared)
+            if self._key_field
+            else None
+        )
         self._page_digest = page_digester(mapping.path) if self._key_field else None
         self._seen_any = True
         # An in-memory SQLite database is one per connection (thread): store in this thread.
@@ -282,6 +305,9 @@ class StreamPuller:
                     cursor = self._skip_page(known, cursor, result)
                 else:
                     self._map(mapped)
+                    prepare = PREPARERS.get(self.mapping.target)
+                    if prepare is not None and mapped.models:
+                        mapped.prepared = prepare(mapped.models)
                     page_cursor = _cursor_after(
                         self.stream, self._read_cursor, mapped.records, None
                     )
@@ -354,7 +380,7 @@ class StreamPuller:
             with self.engine.connect() as conn:
                 return known_digests(conn, self.config.name, self.stream.name, digests)
 
-        map_unseen(self.mapping, mapped, self._digest, known)
+        map_unseen(self.mapping, mapped, self._digest, known, prepared=self._prepared)
 
     def _store_page(
         self,
@@ -375,7 +401,9 @@ class StreamPuller:
         letters = self._dead_letters(mapped)
         stored = SinkResult()
         if mapped.models:
-            context = SinkContext(self.config.name, self.catalogue, utcnow())
+            context = SinkContext(
+                self.config.name, self.catalogue, utcnow(), prepared=mapped.prepared
+            )
             stored = SINKS[self.mapping.target](conn, mapped.models, context)
             if self._key_field and mapped.digests:
                 refused = {index for index, _, _ in stored.rejected}

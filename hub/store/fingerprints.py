@@ -21,19 +21,33 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, and_, delete, select
 
 from hub import __version__
+from hub.mapping.sources import XmlRecord
 from hub.store.bulk import insert_rows
 from hub.store.schema import sync_fingerprints, sync_pages
 
 _CHUNK = 500
 
 
-def digester(mapping_path: Path, source: str) -> Callable[[Any], str]:
-    """A function from a raw record (lxml element, JSON value or row) to its digest."""
+def digester(mapping_path: Path, source: str, *, child_texts: bool = False) -> Callable[[Any], str]:
+    """A function from a raw record (lxml element, JSON value or row) to its digest.
+
+    `child_texts`: the mapping reads nothing of an XML record but the texts of its direct
+    children (Mapping.reads_child_texts_only), and the records are given prepared
+    (Mapping.prepare): the digest covers those texts — everything the mapping can see, so
+    equal digests still mean equal canonical records — without serialising each element
+    again (lxml lets the GIL go for every element it writes, and a busy writer thread then
+    holds the sync up at each one).
+    """
+    scheme = b"\x00child-texts" if child_texts else b""
     salt = hashlib.blake2b(
-        mapping_path.read_bytes() + __version__.encode(), digest_size=20
+        mapping_path.read_bytes() + __version__.encode() + scheme, digest_size=20
     ).digest()
 
     def raw_bytes(record: Any) -> bytes:
+        if isinstance(record, XmlRecord):
+            if child_texts:
+                return to_json(record.texts)
+            record = record.element
         if source == "xml" and isinstance(record, etree._Element):
             return bytes(etree.tostring(record, with_tail=False))
         return to_json(record, fallback=str)

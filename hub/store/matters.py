@@ -7,6 +7,7 @@ keep their rows and versions with that status — the catalogue never forgets.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -91,14 +92,28 @@ _CLOSE_VERSION = (
 )
 
 
+def encode_matters(matters: Sequence[ServiceMatter]) -> list[tuple[str, str]]:
+    """encode_matter of each: what upsert_matters takes as `encoded`, e.g. worked out in
+    the thread that maps the next page while a writer thread stores this one."""
+    return [encode_matter(matter) for matter in matters]
+
+
 def upsert_matters(
-    conn: Connection, matters: list[ServiceMatter], *, source: str, now: datetime
+    conn: Connection,
+    matters: list[ServiceMatter],
+    *,
+    source: str,
+    now: datetime,
+    encoded: Sequence[tuple[str, str]] | None = None,
 ) -> MatterCounts:
     """Write what is new or changed, in the caller's transaction; a version per change.
 
     A version is in force from the source's change time (cd_time) when it has one, so a
     case accepted before the change is judged by the version it was accepted under.
+    `encoded`: encode_matters(matters), when worked out already.
     """
+    if encoded is None or len(encoded) != len(matters):
+        encoded = encode_matters(matters)
     counts = MatterCounts()
     known = _known(conn, [m.implementation_code for m in matters])
     stored = set(known)  # codes that already have rows (a later change updates them)
@@ -107,9 +122,8 @@ def upsert_matters(
     closes: dict[str, datetime] = {}
     versions: list[list[Any]] = []
     open_version: dict[str, list[Any]] = {}  # this batch's latest version per code
-    for matter in matters:
+    for matter, (data, digest) in zip(matters, encoded, strict=True):
         code = matter.implementation_code
-        data, digest = encode_matter(matter)
         previous = known.get(code)
         if previous is not None and previous[0] == digest:
             counts.unchanged += 1

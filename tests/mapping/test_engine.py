@@ -311,3 +311,29 @@ def test_descendant_selectors_select_what_xpath_selects(tmp_path: Path, selector
     assert mapping.records(root) == expected
     assert mapping.records(inner) == expected
     assert mapping.records(root.getroottree()) == expected
+
+
+TEXTS_ONLY_MAPPING = """
+name: wf_plain
+direction: inbound
+source: xml
+target: status_update
+namespaces: {wf: "urn:wf"}
+record: "//wf:Info"
+fields:
+  external_id: {path: "wf:id", required: true}
+  status: {path: "wf:state", default: in_progress}
+  node: {concat: ["wf:node", "' / '", "wf:who"]}
+"""
+
+
+def test_a_mapping_knows_whether_it_reads_only_childrens_texts(tmp_path: Path) -> None:
+    plain = mapping_from(tmp_path, TEXTS_ONLY_MAPPING)
+    assert plain.reads_child_texts_only
+    records = plain.records(parse_page(XML_PAGE, "xml"))
+    for record in records[:2]:  # prepared or raw, the same mapping
+        assert plain.apply(plain.prepare(record)) == plain.apply(record)
+    # an attribute (XPath) or a step below a child reads the element itself
+    assert not mapping_from(tmp_path, XML_MAPPING).reads_child_texts_only
+    nested = TEXTS_ONLY_MAPPING.replace('"wf:who"', '"wf:logs/wf:log"')
+    assert not mapping_from(tmp_path, nested).reads_child_texts_only
