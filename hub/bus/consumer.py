@@ -150,10 +150,6 @@ def settled_ids(engine: Engine, consumer: str, message_ids: list[str]) -> set[st
         return set(conn.execute(query).scalars())
 
 
-def already_settled(engine: Engine, consumer: str, message_id: str) -> bool:
-    return bool(settled_ids(engine, consumer, [message_id]))
-
-
 def _settle(conn: Any, consumer: str, message_ids: list[str]) -> None:
     now = utcnow()
     conn.execute(

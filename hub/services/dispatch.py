@@ -113,39 +113,34 @@ class Dispatcher:
         recorded in one transaction. One outcome per item, in order."""
         with self.engine.connect() as conn:
             orders = repo.get_work_orders(conn, [wo_no for wo_no, _ in wanted])
-        results: list[list[Delivery] | Exception] = []
+        missing: dict[int, Exception] = {}
+        found: dict[int, list[Delivery]] = {}
         work: list[tuple[int, WorkOrder, Assignment]] = []
         for index, (wo_no, unit_code) in enumerate(wanted):
             order = orders.get(wo_no)
             if order is None:
-                results.append(workflow.NotFound(wo_no))
+                missing[index] = workflow.NotFound(wo_no)
                 continue
-            results.append([])
+            found[index] = []
             work.extend((index, order, a) for a in _waiting(order, unit_code))
         claimed = self._claim_many([a for _, _, a in work], utcnow())
-        sent: list[tuple[int, _Sent]] = []
         attempts: list[tuple[int, Future[Delivery | _Sent]]] = []
         for index, order, assignment in work:
-            done = results[index]
-            assert isinstance(done, list)
             attempt = claimed.pop(assignment.id or 0, None)
             if attempt is None:
-                done.append(Delivery(order.wo_no, assignment.unit_code, "skipped"))
-                continue
-            attempts.append((index, self._start(order, assignment, attempt)))
+                found[index].append(Delivery(order.wo_no, assignment.unit_code, "skipped"))
+            else:
+                attempts.append((index, self._start(order, assignment, attempt)))
+        sent: list[tuple[int, _Sent]] = []
         for index, running in attempts:
             outcome = running.result()
             if isinstance(outcome, Delivery):
-                done = results[index]
-                assert isinstance(done, list)
-                done.append(outcome)
+                found[index].append(outcome)
             else:
                 sent.append((index, outcome))
         for (index, _), delivery in zip(sent, self._record_many([s for _, s in sent]), strict=True):
-            done = results[index]
-            assert isinstance(done, list)
-            done.append(delivery)
-        return results
+            found[index].append(delivery)
+        return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
 
     def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
         """An urging or supervision notice: the unit's `notice` operation, else its inbox."""

@@ -194,13 +194,18 @@ def state_body(flow_id: str, state: int, name: str, opinion: str = "") -> bytes:
     return json.dumps({"code": 0, "message": "成功", "data": data}, ensure_ascii=False).encode()
 
 
-def test_signed_callbacks_move_the_order_and_replays_are_refused(quiet_hub: Hub, keys: Any) -> None:
-    hub = quiet_hub
+def seeyon_task(hub: Hub, keys: Any) -> tuple[str, str]:
+    """A muck-spill complaint routed and delivered to Seeyon: its number and Seeyon's flowId."""
     wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
     hub.runtime.router().route(wo_no)
     assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
     [assignment] = hub.order(keys.staff, wo_no)["assignments"]
-    flow_id = assignment["external_id"]
+    return wo_no, assignment["external_id"]
+
+
+def test_signed_callbacks_move_the_order_and_replays_are_refused(quiet_hub: Hub, keys: Any) -> None:
+    hub = quiet_hub
+    wo_no, flow_id = seeyon_task(hub, keys)
 
     signed = push(hub, state_body(flow_id, 1, "处理中"), nonce="nonce-0001")
     assert signed.status_code == 200, signed.text
@@ -271,11 +276,7 @@ def test_incremental_status_stream_feeds_back_once(quiet_hub: Hub, keys: Any) ->
     from hub.services.connectors import stream_puller
 
     hub = quiet_hub
-    wo_no = hub.complaint(keys.staff, "URB-MUCK-SPILL", "渣土车撒漏", "渣土车沿长江大道撒漏泥土。")
-    hub.runtime.router().route(wo_no)
-    assert hub.runtime.sweep_dispatch().done == {"delivered": 1}
-    [assignment] = hub.order(keys.staff, wo_no)["assignments"]
-    flow_id = assignment["external_id"]
+    wo_no, flow_id = seeyon_task(hub, keys)
 
     def pull() -> Any:
         engine = hub.runtime.engine
