@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,17 +56,40 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[int]:
+    """Run a command for the duration; yields its pid."""
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            yield
+            yield proc.pid
         finally:
             proc.terminate()
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU (user + system) used so far by a process and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return sum(used.get(pid, 0.0) for pid in tree)
 
 
 LIFTED = "rate_limit: {per_second: 10000, burst: 10000}"
@@ -163,9 +187,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="100,300")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
     home = Path(tempfile.mkdtemp(prefix="jk-flow-bench-"))
+    try:
+        measure(args, home)
+    finally:
+        if args.keep:
+            print(f"(kept {home})", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, home: Path) -> None:
+    """Start the sandbox and the hub in `home`, load them at each rate, print the figures."""
+    rates = [float(r) for r in args.rates.split(",")]
     ports = {system: free_port() for system in DEFAULT_PORTS}
     api_port = free_port()
     env = dict(os.environ)
@@ -208,7 +244,10 @@ def main() -> None:
     ]
     engine = make_engine(env["HUB_DATABASE_URL"])
     figures: dict[str, Any] = {}
-    with process(sandbox, env, home / "sandbox.log"), process(serve, env, home / "api.log"):
+    with (
+        process(sandbox, env, home / "sandbox.log") as sandbox_pid,
+        process(serve, env, home / "api.log") as hub_pid,
+    ):
         wait_http(f"http://{HOST}:{ports['seeyon']}/_sandbox/health")
         wait_http(f"http://{HOST}:{api_port}/healthz")
         first = 0
@@ -216,9 +255,12 @@ def main() -> None:
         latencies(engine, _epoch(), 40, timeout=60)
         for rate in rates:
             since = _now()
+            cpu_before = tree_cpu_seconds(hub_pid), tree_cpu_seconds(sandbox_pid)
             sent = asyncio.run(paced_load(api_port, key, rate, args.seconds, first))
             first += sent
             found = latencies(engine, since, sent)
+            hub_cpu = (tree_cpu_seconds(hub_pid) - cpu_before[0]) / sent * 1000
+            sandbox_cpu = (tree_cpu_seconds(sandbox_pid) - cpu_before[1]) / sent * 1000
             p50, p99 = percentile(found, 50), percentile(found, 99)
             figures[f"{int(rate)}"] = {
                 "sent": sent,
@@ -226,10 +268,13 @@ def main() -> None:
                 "p50_ms": round(p50, 1),
                 "p99_ms": round(p99, 1),
                 "max_ms": round(found[-1], 1) if found else None,
+                "hub_cpu_ms_per_order": round(hub_cpu, 2),
+                "sandbox_cpu_ms_per_order": round(sandbox_cpu, 2),
             }
             print(
                 f"{int(rate):>4} orders/s for {args.seconds:.0f} s: delivered {len(found)}/{sent}"
                 f"  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms"
+                f"  CPU per order: hub {hub_cpu:.2f} ms, sandbox {sandbox_cpu:.2f} ms"
             )
     top = figures[f"{int(rates[-1])}"]
     print(

@@ -55,7 +55,6 @@ async def act(wo_no: str, action: str, request: Request, state: State, key: Opti
         raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
     except InvalidTransition as exc:
         raise ApiError(409, exc.code, exc.reason) from None
-    state.wake_bus()
     view = views.staff_view(order) if actor.is_staff else views.unit_view(order)
     return {
         "action": chosen.value,

@@ -42,5 +42,4 @@ async def callback(connector: str, request: Request, state: State) -> dict[str, 
         )
     except CallbackRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    state.wake_bus()
     return {"applied": result.applied, "unchanged": result.unchanged, "unknown": result.unknown}

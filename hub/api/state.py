@@ -59,11 +59,6 @@ class HubState:
     def workflow_context(self) -> WorkflowContext:
         return self.runtime().context()
 
-    def wake_bus(self) -> None:
-        """Let the relay publish what was just committed, without waiting for its poll."""
-        if self.bus is not None:
-            self.bus.wake()
-
     def close(self) -> None:
         if self.sweeper is not None:
             self.sweeper.stop()

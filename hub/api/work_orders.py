@@ -111,7 +111,6 @@ async def submit(request: Request) -> Response:
         headers["Idempotent-Replayed"] = "true"
     else:
         RECEIVED.labels(submission.channel.value).inc()
-        state.wake_bus()
     return Response(to_json(done.body), done.status, headers, media_type="application/json")
 
 

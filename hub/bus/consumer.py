@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.bus.broker import Bus
 from hub.bus.errors import describe
+from hub.bus.ledger import Ledger
 from hub.bus.topology import QueueSpec
 from hub.model.base import utcnow
 from hub.store.db import transaction
@@ -178,8 +179,10 @@ class QueueConsumer(ConsumerMixin):
     """One queue, one handler, one thread; reconnects on its own (kombu's ConsumerMixin).
 
     Deliveries are gathered while more are waiting (up to the handler's batch size), then
-    handled together; `after_batch` is called once a batch is settled (the runner wakes
-    the relay with it, so what the handlers wrote to the outbox goes out at once).
+    handled together (what the handlers write to the outbox is handed to this process's
+    relay as they commit: hub.store.outbox). With a `ledger` (the relay's, when one runs
+    in this process) the settled ids are written with its next round instead of in a
+    transaction of their own per batch.
     """
 
     # Give up connecting after a few tries, so `run` comes round and sees should_stop
@@ -194,14 +197,14 @@ class QueueConsumer(ConsumerMixin):
         handler: Handler | Batch,
         *,
         prefetch: int = 8,
-        after_batch: Callable[[], None] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.spec = spec
         self.batch = handler if isinstance(handler, Batch) else one_by_one(handler)
         self.prefetch = max(prefetch, self.batch.size)
-        self.after_batch = after_batch
+        self.ledger = ledger
         self.connection = bus.connection()
         self.queue_name = bus.topology.queue_name(spec)
         self.safety_interval = SAFETY_INTERVAL if bus.native_delays else MEMORY_SAFETY_INTERVAL
@@ -282,7 +285,10 @@ class QueueConsumer(ConsumerMixin):
         if not gathered:
             return
         try:
-            done = settled_ids(self.engine, self.name, [m.message_id for _, m in gathered])
+            ids = [m.message_id for _, m in gathered]
+            done = settled_ids(self.engine, self.name, ids)
+            if self.ledger is not None:
+                done |= self.ledger.settled_here(self.name, ids)
         except Exception as exc:  # the database is away: all of them come back later
             for message, msg in gathered:
                 self._failed(message, msg, describe(exc), None)
@@ -296,8 +302,6 @@ class QueueConsumer(ConsumerMixin):
                 todo.append((message, msg))
         if todo:
             self._handle(todo)
-        if self.after_batch is not None:
-            self.after_batch()
 
     def _handle(self, todo: list[tuple[KombuMessage, Message]]) -> None:
         try:
@@ -310,7 +314,10 @@ class QueueConsumer(ConsumerMixin):
             msg.message_id for (_, msg), outcome in zip(todo, outcomes, strict=True) if not outcome
         ]
         try:
-            mark_settled(self.engine, self.name, succeeded)
+            if self.ledger is not None:
+                self.ledger.settled(self.name, succeeded)
+            else:
+                mark_settled(self.engine, self.name, succeeded)
         except Exception as exc:  # not remembered: they run again, which handlers allow
             log.warning("queue %s: cannot settle %d: %s", self.name, len(succeeded), describe(exc))
         for (message, msg), outcome in zip(todo, outcomes, strict=True):

@@ -8,26 +8,38 @@ the same message ids — consumers skip ids they have processed, so that is harm
 Several relays may run at once (one per API process, plus workers): on PostgreSQL each
 claims its rows with FOR UPDATE SKIP LOCKED, so they share the work without publishing a
 row twice; on SQLite the hub's writer lock lets one relay at a time in.
+
+Rows committed in a process whose relay runs are handed to it straight after the commit
+(hub.store.outbox): it publishes them at once, with no read and no lock on the way, and
+marks them published a moment later, many in one transaction. The poll is the safety net
+for everything else — rows from processes without a relay, and handed rows whose process
+died before it marked them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
 
 from hub.bus.broker import Bus
 from hub.bus.errors import describe
+from hub.bus.ledger import Ledger
 from hub.model.base import utcnow
 from hub.store.db import transaction
+from hub.store.outbox import claimable, register_handoff, unregister_handoff
 from hub.store.schema import outbox
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 POLL_SECONDS = 0.5
+#: The ledger (published rows, settled messages) is written at most this long after.
+LEDGER_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 30.0
 _ERROR_CHARS = 2000
 
@@ -35,7 +47,7 @@ _ERROR_CHARS = 2000
 def _claim(limit: int) -> Select[Any]:
     return (
         select(outbox.c.id, outbox.c.message_id, outbox.c.topic, outbox.c.key, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None))
+        .where(claimable(utcnow()))
         .order_by(outbox.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)  # SQLite ignores it; its writer lock serialises
@@ -44,7 +56,7 @@ def _claim(limit: int) -> Select[Any]:
 
 def _pending(engine: Engine) -> bool:
     """A cheap look first: an idle relay should not take SQLite's writer lock every poll."""
-    query = select(outbox.c.id).where(outbox.c.published_at.is_(None)).limit(1)
+    query = select(outbox.c.id).where(claimable(utcnow())).limit(1)
     with engine.connect() as conn:
         return conn.execute(query).first() is not None
 
@@ -85,7 +97,8 @@ def relay_once(engine: Engine, bus: Bus, limit: int = BATCH) -> int:
 
 
 class Relay:
-    """The relay loop: polls the outbox, and wakes at once when `wake()` is called."""
+    """The relay loop: publishes what this process hands it, polls the outbox for the rest,
+    and polls at once when `wake()` is called."""
 
     def __init__(
         self,
@@ -103,9 +116,20 @@ class Relay:
         self.max_backoff = max_backoff
         self._wakeup = threading.Event()
         self._stopped = threading.Event()
+        self._poll_now = False
+        self._handed: deque[dict[str, Any]] = deque()
+        #: What this process published and settled, written every LEDGER_SECONDS.
+        self.ledger = Ledger(notify=self._wakeup.set)
+        self._ledger_due = 0.0
 
     def wake(self) -> None:
-        """Nudge the loop, e.g. right after a commit that added outbox rows."""
+        """Poll now, e.g. right after another process or a tool added outbox rows."""
+        self._poll_now = True
+        self._wakeup.set()
+
+    def take(self, rows: list[dict[str, Any]]) -> None:
+        """Rows just committed in this process (hub.store.outbox): publish them now."""
+        self._handed.extend(rows)
         self._wakeup.set()
 
     def stop(self) -> None:
@@ -113,16 +137,61 @@ class Relay:
         self._wakeup.set()
 
     def run(self) -> None:
+        register_handoff(self.engine, self.take)
+        try:
+            self._loop()
+        finally:
+            unregister_handoff(self.engine, self.take)
+            self._publish_handed()
+            self._write_ledger(force=True)
+
+    def _loop(self) -> None:
         failures = 0
+        next_poll = 0.0
         while not self._stopped.is_set():
-            try:
-                count, failed = _relay_batch(self.engine, self.bus, self.limit)
-            except Exception as exc:
-                log.error("outbox relay failed: %s", describe(exc))
-                count, failed = 0, True
-            failures = failures + 1 if failed else 0
-            if count >= self.limit and not failed:
-                continue  # a backlog: go on at once
-            wait = min(self.interval * 2**failures, self.max_backoff)
-            self._wakeup.wait(wait)
             self._wakeup.clear()
+            handed_failed = self._publish_handed()
+            if self._poll_now or time.monotonic() >= next_poll:
+                self._poll_now = False
+                try:
+                    count, failed = _relay_batch(self.engine, self.bus, self.limit)
+                except Exception as exc:
+                    log.error("outbox relay failed: %s", describe(exc))
+                    count, failed = 0, True
+                failures = failures + 1 if failed or handed_failed else 0
+                backlog = count >= self.limit and not failed
+                wait = 0.0 if backlog else min(self.interval * 2**failures, self.max_backoff)
+                next_poll = time.monotonic() + wait
+            self._write_ledger()
+            until = min(next_poll, self._ledger_due) if len(self.ledger) else next_poll
+            if not self._handed:
+                self._wakeup.wait(max(0.0, until - time.monotonic()))
+
+    def _publish_handed(self) -> bool:
+        """Publish the handed rows; True if the broker refused one (the rest stay in the
+        outbox, where the poll finds them once their lease has run out)."""
+        published: list[str] = []
+        failed = False
+        while self._handed:
+            row = self._handed.popleft()
+            try:
+                self.bus.publish(row["topic"], row["key"], row["payload"], row["message_id"])
+            except Exception as exc:
+                log.warning("outbox %s: publish failed: %s", row["message_id"], describe(exc))
+                self._handed.clear()
+                failed = True
+                break
+            published.append(row["message_id"])
+        if published:
+            self.ledger.published(published)
+        return failed
+
+    def _write_ledger(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not (force or now >= self._ledger_due) or not len(self.ledger):
+            return
+        self._ledger_due = now + LEDGER_SECONDS
+        try:
+            self.ledger.flush(self.engine)
+        except Exception as exc:  # kept for the next round; meanwhile nothing is lost
+            log.warning("bus ledger not written: %s", describe(exc))

@@ -14,7 +14,7 @@ from hub.model.base import utcnow
 from hub.services.dead_letters import ReplayOutcome
 from hub.store.db import transaction
 from hub.store.dead_letters import DeadLetter, mark_replayed
-from hub.store.work_orders import insert_outbox, outbox_row
+from hub.store.outbox import insert_outbox, outbox_row
 
 
 def replay_bus_letter(engine: Engine, letter: DeadLetter) -> ReplayOutcome:

@@ -24,6 +24,7 @@ from hub.config import Settings
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 10.0
+RELAY_THREAD = "hub-bus-relay"
 
 
 def connector_names(settings: Settings) -> list[str]:
@@ -45,21 +46,27 @@ class BusRunner:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def wake(self) -> None:
-        """Let the relay publish now (call after committing outbox rows)."""
+        """Let the relay poll now (rows this process commits are handed to it anyway)."""
         if self.relay is not None:
             self.relay.wake()
 
     def stop(self, timeout: float = JOIN_SECONDS) -> None:
-        """Stop consuming, let handlers in progress finish, then close the bus."""
-        if self.relay is not None:
-            self.relay.stop()
+        """Stop consuming and let handlers in progress finish; then the relay publishes
+        what they wrote and writes its ledger; then the bus is closed."""
         for consumer in self.consumers:
             consumer.stop()
-        for thread in self.threads:
+        self._join([t for t in self.threads if t.name != RELAY_THREAD], timeout)
+        if self.relay is not None:
+            self.relay.stop()
+        self._join([t for t in self.threads if t.name == RELAY_THREAD], timeout)
+        self.bus.close()
+
+    @staticmethod
+    def _join(threads: list[threading.Thread], timeout: float) -> None:
+        for thread in threads:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("bus thread %s did not stop within %.0fs", thread.name, timeout)
-        self.bus.close()
 
     def __enter__(self) -> BusRunner:
         return self
@@ -115,9 +122,9 @@ def start_bus(
         bus.close()
         raise
     relay_loop = Relay(engine, bus, interval=relay_interval) if relay else None
-    wake = relay_loop.wake if relay_loop is not None else None
+    ledger = relay_loop.ledger if relay_loop is not None else None
     consumers = tuple(
-        QueueConsumer(engine, bus, topology.spec(name), handlers[name], after_batch=wake)
+        QueueConsumer(engine, bus, topology.spec(name), handlers[name], ledger=ledger)
         for name in names
     )
     runner = BusRunner(bus, relay_loop, consumers)
@@ -128,7 +135,7 @@ def start_bus(
         runner.threads.append(thread)
         thread.start()
     if relay_loop is not None:
-        thread = threading.Thread(target=relay_loop.run, name="hub-bus-relay", daemon=True)
+        thread = threading.Thread(target=relay_loop.run, name=RELAY_THREAD, daemon=True)
         runner.threads.append(thread)
         thread.start()
     log.info(

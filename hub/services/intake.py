@@ -14,6 +14,7 @@ from hub.model.work_order import WorkOrderSubmission
 from hub.services.attributes import attribute_errors
 from hub.services.catalogue import Catalogue
 from hub.store import work_orders as repo
+from hub.store.outbox import insert_outbox, outbox_row
 
 QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
 QUERY_CODE_LENGTH = 8
@@ -197,7 +198,7 @@ def prepare_orders(
                 ),
                 row := _order_row(order, wo_no, query_code, catalogue, now, response_due),
                 repo.event_row(wo_no, 1, _received_event(order.submission, order.actor), now),
-                repo.outbox_row(TOPIC_RECEIVED, wo_no, _payload(row), now),
+                outbox_row(TOPIC_RECEIVED, wo_no, _payload(row), now),
             )
         )
     return prepared
@@ -235,7 +236,7 @@ def write_orders(conn: Connection, prepared: list[PreparedOrder]) -> list[Receip
     if accepted:
         repo.insert_work_orders(conn, [p.row for p in accepted])
         repo.insert_events(conn, [p.event for p in accepted])
-        repo.insert_outbox(conn, [p.outbox for p in accepted])
+        insert_outbox(conn, [p.outbox for p in accepted])
     return results
 
 

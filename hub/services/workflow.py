@@ -19,6 +19,7 @@ from hub.model.codes import AssignmentState, DeliveryState
 from hub.model.work_order import WorkOrder
 from hub.store import work_orders as repo
 from hub.store.db import transaction
+from hub.store.outbox import insert_outbox, outbox_row
 from hub.store.schema import assignments, events, work_orders
 from hub.workflow.actions import Change
 
@@ -193,12 +194,10 @@ def write_many(
     if event_rows:
         repo.insert_events(conn, event_rows)
     messages = [
-        repo.outbox_row(m.topic, m.key, m.payload, now)
-        for _, change in decided
-        for m in change.messages
+        outbox_row(m.topic, m.key, m.payload, now) for _, change in decided for m in change.messages
     ]
     if messages:
-        repo.insert_outbox(conn, messages)
+        insert_outbox(conn, messages)
 
 
 def write_change(conn: Connection, order: WorkOrder, change: Change, now: datetime) -> None:

@@ -6,8 +6,8 @@ import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -156,19 +156,42 @@ def _writer_lock(engine: Engine) -> _WriterLock | None:
     return _WriterLock(str(Path(database).resolve()))
 
 
+_AFTER_COMMIT = "hub_after_commit"
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` once the transaction `conn` belongs to (see `transaction`) has
+    committed; if it rolls back, the action is dropped."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+@contextmanager
+def _committed(engine: Engine) -> Iterator[tuple[Connection, list[Callable[[], None]]]]:
+    """A transaction, and (filled as it ends) the after_commit actions it gathered; the
+    caller runs them only if the commit succeeds."""
+    actions: list[Callable[[], None]] = []
+    with _writer(engine).begin() as conn:
+        info = conn.info  # the DBAPI connection's: it outlives this transaction
+        info.pop(_AFTER_COMMIT, None)
+        try:
+            yield conn, actions
+        finally:
+            actions.extend(info.pop(_AFTER_COMMIT, None) or ())
+
+
 @contextmanager
 def transaction(engine: Engine, *, lock_held: bool = False) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on any error.
+    """A write transaction: committed on success, rolled back on any error; the actions
+    registered with after_commit run after the commit (and after the writer lock is let go).
 
     `lock_held`: the caller already holds the writer slot (see writer_slot).
     """
     lock = None if lock_held else _writer_lock(engine)
-    if lock is None:
-        with _writer(engine).begin() as conn:
-            yield conn
-        return
-    with lock.held(), _writer(engine).begin() as conn:
+    held = lock.held() if lock is not None else nullcontext()
+    with held, _committed(engine) as (conn, actions):
         yield conn
+    for action in actions:
+        action()
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -127,6 +127,9 @@ outbox = Table(
     Column("payload", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime),
+    # Handed by the writing process to its own relay right after commit (hub.store.outbox):
+    # other relays leave the row alone until then, and publish it if it is still unpublished.
+    Column("lease_until", UtcDateTime),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Index("ix_outbox_unpublished", "published_at", "id"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,11 +24,10 @@ from sqlalchemy import (
 from hub.model.base import to_local
 from hub.model.codes import WorkOrderState
 from hub.model.work_order import Assignment, Event, NewEvent, Origin, SlaDeadlines, WorkOrder
-from hub.store.schema import assignments, events, outbox, work_orders
+from hub.store.schema import assignments, events, work_orders
 
 _INSERT_ORDER = work_orders.insert()
 _INSERT_EVENT = events.insert()
-_INSERT_OUTBOX = outbox.insert()
 
 
 def hash_secret(value: str) -> str:
@@ -96,21 +94,6 @@ def append_event(
         )
     insert_events(conn, [event_row(wo_no, seq, event, at)])
     return seq
-
-
-def outbox_row(topic: str, key: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
-    return {
-        "message_id": str(uuid.uuid4()),
-        "topic": topic,
-        "key": key,
-        "payload": payload,
-        "created_at": at,
-        "attempts": 0,
-    }
-
-
-def insert_outbox(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_OUTBOX, rows)
 
 
 def _row_to_order(

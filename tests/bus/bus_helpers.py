@@ -16,8 +16,8 @@ from hub.bus import Bus, Message, RetryPolicy, Topology, queue_specs
 from hub.bus.topology import TOPIC_RECEIVED
 from hub.model.base import utcnow
 from hub.store.db import transaction
+from hub.store.outbox import insert_outbox, outbox_row
 from hub.store.schema import dead_letters, outbox, processed_messages
-from hub.store.work_orders import insert_outbox, outbox_row
 
 #: Short delays so retries finish in milliseconds on memory (RabbitMQ rounds up to 1 s).
 FAST = RetryPolicy(max_attempts=3, first_delay=0.05, max_delay=0.2, min_defer=0.02, max_defers=5)

@@ -1,0 +1,25 @@
+"""outbox handoff lease: rows the writing process hands to its own relay
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-27 09:00:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('lease_until')
