@@ -22,6 +22,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--matters", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--database-url", help="hub database (default: a fresh SQLite file)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     options = parser.parse_args()
     os.environ.setdefault("HUB_ALLOWED_HOSTS", "127.0.0.1")
     os.environ.setdefault("AIRFLOW_CONN_HEBEI_NETWORK", "soap://bench:hebei-sandbox@127.0.0.1")
@@ -150,6 +152,10 @@ def main() -> None:
         stop.set()
         server.join(timeout=30)
         engine.dispose()
+        if options.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     full_rate, again_rate = n / full.seconds, n / again.seconds
     print(

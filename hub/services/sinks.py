@@ -42,8 +42,9 @@ class SinkContext:
     response_minutes: int = 30
     #: Working days for case deadlines; None: the configured policies' calendar.
     calendar: WorkingCalendar | None = None
-    #: What the target's PREPARERS entry worked out from these records beforehand.
-    prepared: Any = None
+    #: What the target's PREPARERS entry worked out from these records beforehand, one
+    #: item per record (so that several pages' preparations can be joined).
+    prepared: Sequence[Any] | None = None
 
 
 Sink = Callable[[Connection, Sequence[BaseModel], SinkContext], SinkResult]
@@ -136,9 +137,10 @@ SINKS: dict[str, Sink] = {
     "case": store_cases,
 }
 
-#: Work a sink would do on the records alone, without the store: a sync does it in the
-#: thread that maps (beside the writer thread) and hands it over as SinkContext.prepared.
-PREPARERS: dict[str, Callable[[Sequence[BaseModel]], Any]] = {
+#: Work a sink would do on the records alone, without the store, one item per record: a
+#: sync does it in the thread that maps (beside the writer thread) and hands it over as
+#: SinkContext.prepared.
+PREPARERS: dict[str, Callable[[Sequence[BaseModel]], list[Any]]] = {
     "service_matter": lambda records: encode_matters(
         [r for r in records if isinstance(r, ServiceMatter)]
     ),

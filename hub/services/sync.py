@@ -1,19 +1,24 @@
 """Pull a connector's stream into the store: page → records → canonical → sink.
 
-Per page, one transaction holds the stored records, the dead letters of the records that
+One transaction holds a page's stored records, the dead letters of the records that
 failed and the new cursor: a crash mid-sync resumes from the last committed page, and a
-re-run writes nothing new (sinks deduplicate). Nothing is ever dropped silently.
+re-run writes nothing new (sinks deduplicate). Nothing is ever dropped silently. When the
+store lags behind the mapping, the pages already waiting (up to GROUP_PAGES) share one
+transaction and one sink call: fewer statements and commits, the same guarantees.
 """
 
 from __future__ import annotations
 
 import gc
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from itertools import accumulate
+from queue import Empty, Queue
+from threading import Thread
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -41,12 +46,16 @@ from hub.store.fingerprints import (
     page_digester,
     prune_pages,
     remember,
-    remember_page,
+    remember_pages,
     touch_page,
 )
 
 DEFAULT_MAX_PAGES = 1000
 DAY = timedelta(days=1)
+#: At most this many mapped pages wait for the writer, and it stores at most this many
+#: (and no more once it holds GROUP_RECORDS records) in one transaction.
+GROUP_PAGES = 4
+GROUP_RECORDS = 4_000
 
 
 @dataclass
@@ -86,8 +95,24 @@ class MappedPage:
     #: were skipped because their digest was already stored.
     digests: list[str] = field(default_factory=list)
     skipped: int = 0
-    #: What the target's sink works out from the models alone (sinks.PREPARERS).
-    prepared: Any = None
+    #: What the target's sink works out from the models alone, one item per model
+    #: (sinks.PREPARERS).
+    prepared: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """A mapped page handed to the writer: the cursor before it, the latest cursor value
+    among its records, and its digest (fingerprinted streams)."""
+
+    mapped: MappedPage
+    cursor: str | None
+    page_cursor: str | None
+    digest: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.mapped.records)
 
 
 def _charset(content_type: str) -> str | None:
@@ -208,6 +233,79 @@ def _heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+class PageWriter:
+    """Stores the pages a pull hands over, in order, in a thread of its own (the driver
+    releases the GIL while SQLite or PostgreSQL work, so the next pages are mapped
+    meanwhile), or at once in the caller's thread (`inline`).
+
+    The writer takes every page already waiting, up to GROUP_PAGES pages or GROUP_RECORDS
+    records, and stores them together: when the store lags, its statements, commits and
+    waits for the GIL drop with the size of the group. A store that fails stores nothing
+    after it: put() and settle() raise its error, and the cursor stays at the last commit.
+    """
+
+    def __init__(self, store: Callable[[list[PendingPage]], None], name: str, *, inline: bool):
+        self._store = store
+        self._queue: Queue[PendingPage | None] = Queue(GROUP_PAGES)
+        self._error: BaseException | None = None
+        self._thread = None if inline else Thread(target=self._run, name=name, daemon=True)
+        if self._thread is not None:
+            self._thread.start()
+
+    def put(self, page: PendingPage) -> None:
+        """Hand a page over (waits while GROUP_PAGES pages are waiting already)."""
+        self._raise()
+        if self._thread is None:
+            self._store([page])
+        else:
+            self._queue.put(page)
+
+    def settle(self) -> None:
+        """Wait until every page handed over is stored (raising a failed store's error)."""
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Store what is waiting, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        closing = False
+        while not closing:
+            group, closing = self._take()
+            try:
+                if group and self._error is None:
+                    self._store(group)
+            except BaseException as exc:  # handed to the pulling thread; later pages skipped
+                self._error = exc
+            finally:
+                for _ in range(len(group) + closing):
+                    self._queue.task_done()
+
+    def _take(self) -> tuple[list[PendingPage], bool]:
+        """The next page (waiting for it) and those waiting behind it; True: closing."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        group, records = [first], first.size
+        while len(group) < GROUP_PAGES and records < GROUP_RECORDS:
+            try:
+                page = self._queue.get_nowait()
+            except Empty:
+                break
+            if page is None:
+                return group, True
+            group.append(page)
+            records += page.size
+        return group, False
+
+
 class StreamPuller:
     """One stream of one connector, with its adapter and its mapping."""
 
@@ -263,12 +361,11 @@ class StreamPuller:
             cursor = get_cursor(conn, self.config.name, self.stream.name)
         result = PullResult(self.config.name, self.stream.name, cursor, cursor)
         # Every page of this run is asked after the cursor the run started from: the source
-        # pages that result set. The saved cursor moves per page, so a crash resumes there.
-        # Three things happen at once: the next page is fetched, this one is mapped, and
-        # the previous one is stored (its own transaction, in a writer thread: the driver
-        # releases the GIL while SQLite or PostgreSQL work). Pages are stored one at a time
-        # and in order, and nothing else is written while a page is being stored; a store
-        # that fails stops the run before any later page is stored.
+        # pages that result set. The saved cursor moves with each stored page, so a crash
+        # resumes there. Three things happen at once: the next page is fetched, this one is
+        # mapped, and those before it are stored (PageWriter). Pages are stored in order,
+        # and nothing else is written while pages are being stored; a store that fails
+        # stops the run before any later page is stored.
         since = cursor
         if self._page_digest is not None:
             with transaction(self.engine) as conn:
@@ -276,66 +373,57 @@ class StreamPuller:
                 # Nothing stored yet (a first sync): no digest can be known, none looked up.
                 self._seen_any = has_fingerprints(conn, self.config.name, self.stream.name)
         name = self.stream.name
+        writer = PageWriter(
+            lambda group: self._store(group, result), f"store-{name}", inline=self._inline
+        )
         with (
             _heap_frozen(),
             ThreadPoolExecutor(1, thread_name_prefix=f"pull-{name}") as ahead,
-            ThreadPoolExecutor(1, thread_name_prefix=f"store-{name}") as writer,
         ):
-            storing: list[Future[None]] = []
-
-            def settle() -> None:
-                """Wait for the page being stored (raising its error, if any)."""
-                while storing:
-                    storing.pop().result()
-
-            upcoming = ahead.submit(self.adapter.fetch_page, name, since, None)
-            for number in range(max_pages):
-                page = upcoming.result()
-                digest, known = self._known_page(page, settle)
-                mapped = read_page(self.mapping, page) if known is None else MappedPage(page)
-                count = len(mapped.records) if known is None else known.records
-                token = page.next_token
-                more = token is not None and mapped.page_error is None
-                if page.size is not None and count < page.size:
-                    more = False
-                if more and number + 1 < max_pages:
-                    upcoming = ahead.submit(self.adapter.fetch_page, name, since, token)
-                if known is not None:
-                    settle()
-                    cursor = self._skip_page(known, cursor, result)
-                else:
-                    self._map(mapped)
-                    prepare = PREPARERS.get(self.mapping.target)
-                    if prepare is not None and mapped.models:
-                        mapped.prepared = prepare(mapped.models)
-                    page_cursor = _cursor_after(
-                        self.stream, self._read_cursor, mapped.records, None
-                    )
-                    store = partial(self._store, mapped, cursor, page_cursor, result, digest)
-                    cursor = _later(self.stream, cursor, page_cursor)
-                    settle()
-                    if self._inline:
-                        store()
+            try:
+                upcoming = ahead.submit(self.adapter.fetch_page, name, since, None)
+                for number in range(max_pages):
+                    page = upcoming.result()
+                    digest, known = self._known_page(page, writer.settle)
+                    mapped = read_page(self.mapping, page) if known is None else MappedPage(page)
+                    count = len(mapped.records) if known is None else known.records
+                    token = page.next_token
+                    more = token is not None and mapped.page_error is None
+                    if page.size is not None and count < page.size:
+                        more = False
+                    if more and number + 1 < max_pages:
+                        upcoming = ahead.submit(self.adapter.fetch_page, name, since, token)
+                    if known is not None:
+                        writer.settle()
+                        cursor = self._skip_page(known, cursor, result)
                     else:
-                        storing.append(writer.submit(store))
-                result.pages += 1
-                result.cursor_after = cursor
-                if not more:
-                    break
-            settle()
+                        cursor = self._hand_over(mapped, cursor, digest, writer)
+                    result.pages += 1
+                    result.cursor_after = cursor
+                    if not more:
+                        break
+                writer.settle()
+            finally:
+                writer.close()
         return result
 
-    def _store(
-        self,
-        mapped: MappedPage,
-        cursor: str | None,
-        page_cursor: str | None,
-        result: PullResult,
-        digest: str | None,
-    ) -> None:
+    def _hand_over(
+        self, mapped: MappedPage, cursor: str | None, digest: str | None, writer: PageWriter
+    ) -> str | None:
+        """Map the page and hand it to the writer; returns the cursor after it."""
+        self._map(mapped)
+        prepare = PREPARERS.get(self.mapping.target)
+        if prepare is not None and mapped.models:
+            mapped.prepared = prepare(mapped.models)
+        page_cursor = _cursor_after(self.stream, self._read_cursor, mapped.records, None)
+        writer.put(PendingPage(mapped, cursor, page_cursor, digest))
+        return _later(self.stream, cursor, page_cursor)
+
+    def _store(self, group: list[PendingPage], result: PullResult) -> None:
+        """Store these pages in one transaction."""
         with transaction(self.engine) as conn:
             prepare_bulk(conn)
-            self._store_page(conn, mapped, cursor, result, digest, page_cursor)
+            self._store_pages(conn, group, result)
 
     def _known_page(
         self, page: Page, settle: Callable[[], None]
@@ -382,48 +470,13 @@ class StreamPuller:
 
         map_unseen(self.mapping, mapped, self._digest, known, prepared=self._prepared)
 
-    def _store_page(
-        self,
-        conn: Connection,
-        mapped: MappedPage,
-        cursor: str | None,
-        result: PullResult,
-        page_digest: str | None = None,
-        page_cursor: str | None = None,
-    ) -> str | None:
-        """Store one mapped page in `conn`'s transaction: records, dead letters, the cursor.
-
-        `page_cursor`: the latest cursor value among the page's records, when the caller
-        has read it already.
-        """
-        if page_cursor is None:
-            page_cursor = _cursor_after(self.stream, self._read_cursor, mapped.records, None)
-        letters = self._dead_letters(mapped)
-        stored = SinkResult()
-        if mapped.models:
-            context = SinkContext(
-                self.config.name, self.catalogue, utcnow(), prepared=mapped.prepared
-            )
-            stored = SINKS[self.mapping.target](conn, mapped.models, context)
-            if self._key_field and mapped.digests:
-                refused = {index for index, _, _ in stored.rejected}
-                remember(
-                    conn,
-                    self.config.name,
-                    self.stream.name,
-                    {
-                        str(getattr(model, self._key_field)): digest
-                        for index, (model, digest) in enumerate(
-                            zip(mapped.models, mapped.digests, strict=True)
-                        )
-                        if index not in refused
-                    },
-                )
-        for index, field_path, reason in stored.rejected:
-            payload = mapped.models[index].model_dump_json()
-            # Mapped fine, refused by the store: keep the canonical record (replayable as is).
-            letters.append(Letter(payload, "canonical", field_path, reason))
-        for letter in letters:
+    def _store_pages(self, conn: Connection, group: list[PendingPage], result: PullResult) -> None:
+        """Store pages in `conn`'s transaction: their records (one sink call), each page's
+        dead letters, the pages stored whole, and the cursor after the last page."""
+        models = [model for pending in group for model in pending.mapped.models]
+        stored = self._sink(conn, group, models) if models else SinkResult()
+        letters = self._letters(group, models, stored.rejected)
+        for letter in (letter for page_letters in letters for letter in page_letters):
             add_dead_letter(
                 conn,
                 source=self.config.name,
@@ -433,27 +486,70 @@ class StreamPuller:
                 field_path=letter.field_path or None,
                 reason=letter.reason,
             )
-        new_cursor = _later(self.stream, cursor, page_cursor)
+        # A page none of whose records failed is stored whole: the same bytes again need
+        # not be read at all.
+        whole = {
+            pending.digest: KnownPage(pending.size, pending.page_cursor)
+            for pending, page_letters in zip(group, letters, strict=True)
+            if pending.digest is not None and not page_letters and pending.size
+        }
+        remember_pages(conn, self.config.name, self.stream.name, whole, utcnow())
+        cursor = group[0].cursor
+        new_cursor = cursor
+        for pending in group:
+            new_cursor = _later(self.stream, new_cursor, pending.page_cursor)
         if new_cursor is not None and new_cursor != cursor:
             save_cursor(conn, self.config.name, self.stream.name, new_cursor)
-        if page_digest is not None and not letters and mapped.records:
-            # Every record of the page is stored (or was already): the same bytes again
-            # need not be read at all.
-            remember_page(
+        skipped = sum(pending.mapped.skipped for pending in group)
+        result.records += sum(pending.size for pending in group)
+        result.inserted += stored.inserted
+        result.changed += stored.changed
+        result.unchanged += stored.unchanged + skipped
+        result.skipped += skipped
+        result.dead_letters += sum(len(page_letters) for page_letters in letters)
+
+    def _sink(
+        self, conn: Connection, group: list[PendingPage], models: list[BaseModel]
+    ) -> SinkResult:
+        """The pages' models through the target's sink, and the digests of those it took."""
+        preparations = [pending.mapped.prepared for pending in group if pending.mapped.models]
+        prepared = (
+            None
+            if any(p is None for p in preparations)
+            else [item for p in preparations if p is not None for item in p]
+        )
+        context = SinkContext(self.config.name, self.catalogue, utcnow(), prepared=prepared)
+        stored = SINKS[self.mapping.target](conn, models, context)
+        digests = [digest for pending in group for digest in pending.mapped.digests]
+        if self._key_field and digests:
+            refused = {index for index, _, _ in stored.rejected}
+            remember(
                 conn,
                 self.config.name,
                 self.stream.name,
-                page_digest,
-                KnownPage(len(mapped.records), page_cursor),
-                utcnow(),
+                {
+                    str(getattr(model, self._key_field)): digest
+                    for index, (model, digest) in enumerate(zip(models, digests, strict=True))
+                    if index not in refused
+                },
             )
-        result.records += len(mapped.records)
-        result.inserted += stored.inserted
-        result.changed += stored.changed
-        result.unchanged += stored.unchanged + mapped.skipped
-        result.skipped += mapped.skipped
-        result.dead_letters += len(letters)
-        return new_cursor
+        return stored
+
+    def _letters(
+        self,
+        group: list[PendingPage],
+        models: list[BaseModel],
+        rejected: list[tuple[int, str, str]],
+    ) -> list[list[Letter]]:
+        """Each page's dead letters: its records that failed, then those the store refused."""
+        letters = [self._dead_letters(pending.mapped) for pending in group]
+        starts = list(accumulate((len(p.mapped.models) for p in group[:-1]), initial=0))
+        for index, field_path, reason in rejected:
+            # Mapped fine, refused by the store: keep the canonical record (replayable).
+            payload = models[index].model_dump_json()
+            page = bisect_right(starts, index) - 1
+            letters[page].append(Letter(payload, "canonical", field_path, reason))
+        return letters
 
     def _dead_letters(self, mapped: MappedPage) -> list[Letter]:
         if mapped.page_error is None:

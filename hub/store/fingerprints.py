@@ -154,26 +154,18 @@ def touch_page(conn: Connection, connector: str, stream: str, digest: str, now: 
     )
 
 
-def remember_page(
-    conn: Connection,
-    connector: str,
-    stream: str,
-    digest: str,
-    page: KnownPage,
-    now: datetime,
+def remember_pages(
+    conn: Connection, connector: str, stream: str, pages: Mapping[str, KnownPage], now: datetime
 ) -> None:
-    p = sync_pages.c
-    where = and_(p.connector == connector, p.stream == stream, p.digest == digest)
-    conn.execute(delete(sync_pages).where(where))
-    conn.execute(
-        sync_pages.insert().values(
-            connector=connector,
-            stream=stream,
-            digest=digest,
-            records=page.records,
-            cursor=page.cursor,
-            seen_at=now,
-        )
+    """Record pages (digest → what was stored from it) as stored whole, seen `now`: one
+    upsert for all of them, replacing what an earlier read recorded."""
+    insert_rows(
+        conn,
+        sync_pages,
+        ("connector", "stream", "digest", "records", "cursor", "seen_at"),
+        [(connector, stream, d, page.records, page.cursor, now) for d, page in pages.items()],
+        replace_on=("connector", "stream", "digest"),
+        one_statement=True,
     )
 
 

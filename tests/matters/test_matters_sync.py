@@ -25,11 +25,13 @@ from hub.store.db import transaction
 from hub.store.fingerprints import forget
 from hub.store.matters import get_matter, matter_versions
 from hub.store.schema import (
+    dead_letters,
     service_matter_search,
     service_matter_versions,
     service_matters,
     sync_cursors,
     sync_fingerprints,
+    sync_pages,
 )
 
 SEEDED = 250
@@ -293,7 +295,8 @@ def test_a_page_that_cannot_be_stored_stops_the_run_at_the_page_before(
     monkeypatch.setitem(sinks.SINKS, "service_matter", fails_second)
     with pytest.raises(RuntimeError, match="disk full"):
         pull(engine, sandbox)
-    assert calls == [100, 100]
+    # the second store holds page 2, with page 3 too if it was waiting already
+    assert calls[0] == 100 and len(calls) == 2
     assert count(engine, service_matters) == 100
     with engine.connect() as conn:
         assert get_cursor(conn, "hebei_network", "matters") == "2025-01-01 08:11:33"
@@ -301,3 +304,70 @@ def test_a_page_that_cannot_be_stored_stops_the_run_at_the_page_before(
     resumed = pull(engine, sandbox)
     assert resumed.inserted == SEEDED - 100
     assert count(engine, service_matter_versions) == SEEDED
+
+
+def slow_first_store(monkeypatch: pytest.MonkeyPatch, then: Any = None) -> list[int]:
+    """The first page's store takes a second: pages 2 and 3 (mapped in some 30 ms) are
+    waiting when it ends and go into the writer's next transaction together. `then`
+    replaces the sink for the later calls."""
+    from hub.services import sinks
+
+    real = sinks.SINKS["service_matter"]
+    calls: list[int] = []
+
+    def sink(conn: Any, records: Any, context: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 1:
+            time.sleep(1.0)
+        elif then is not None:
+            return then(conn, records, context)
+        return real(conn, records, context)
+
+    monkeypatch.setitem(sinks.SINKS, "service_matter", sink)
+    return calls
+
+
+def test_a_failed_grouped_store_leaves_the_cursor_at_the_last_committed_page(
+    engine: Engine, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(conn: Any, records: Any, context: Any) -> Any:
+        raise RuntimeError("磁盘已满 (disk full)")
+
+    with monkeypatch.context() as patch:
+        calls = slow_first_store(patch, then=fails)
+        with pytest.raises(RuntimeError, match="disk full"):
+            pull(engine, sandbox)
+    assert calls == [100, 150]  # pages 2 and 3 in one transaction, which failed whole
+    assert count(engine, service_matters) == count(engine, sync_fingerprints) == 100
+    with engine.connect() as conn:
+        assert get_cursor(conn, "hebei_network", "matters") == "2025-01-01 08:11:33"
+    resumed = pull(engine, sandbox)
+    assert resumed.inserted == SEEDED - 100
+    assert count(engine, service_matter_versions) == SEEDED
+
+
+def test_a_grouped_store_keeps_dead_letters_and_known_pages_per_page(
+    engine: Engine, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    control(
+        sandbox,
+        "POST",
+        "/matters",
+        json={"task_code": "11130199MB6676120L999002", "catalog_code": "0199900002",
+              "task_name": "类型不明的事项", "task_type": "99", "dept_code": "11130199MB6676120L",
+              "dept_name": "经开区卫生健康局"},
+    )  # fmt: skip
+    with monkeypatch.context() as patch:
+        calls = slow_first_store(patch)
+        result = pull(engine, sandbox)
+    assert calls == [100, 150]  # page 3: 50 good records and the bad one
+    assert (result.records, result.inserted, result.dead_letters) == (SEEDED + 1, SEEDED, 1)
+    with engine.connect() as conn:
+        letters = conn.execute(select(dead_letters.c.field_path)).scalars().all()
+        pages = conn.execute(select(func.count()).select_from(sync_pages)).scalar_one()
+    assert letters == ["matter_type"]
+    assert pages == 2  # the page with the dead letter is read record by record next time
+    with transaction(engine) as conn:
+        conn.execute(delete(sync_cursors))
+    again = pull(engine, sandbox)
+    assert (again.skipped, again.dead_letters, again.inserted) == (SEEDED, 1, 0)
