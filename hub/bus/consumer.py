@@ -28,7 +28,7 @@ from typing import Any
 from kombu import Consumer
 from kombu.message import Message as KombuMessage
 from kombu.mixins import ConsumerMixin
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.bus.broker import Bus
@@ -143,12 +143,15 @@ def _original(message: Message) -> str:
 
 def settled_ids(engine: Engine, consumer: str, message_ids: list[str]) -> set[str]:
     """Which of these ids this consumer has settled before."""
-    query = select(processed_messages.c.message_id).where(
-        processed_messages.c.consumer == consumer,
-        processed_messages.c.message_id.in_(message_ids),
-    )
     with engine.connect() as conn:
-        return set(conn.execute(query).scalars())
+        found = conn.execute(_SETTLED, {"consumer": consumer, "ids": message_ids})
+        return set(found.scalars())
+
+
+_SETTLED = select(processed_messages.c.message_id).where(
+    processed_messages.c.consumer == bindparam("consumer"),
+    processed_messages.c.message_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _settle(conn: Any, consumer: str, message_ids: list[str]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 
 from hub.adapters.errors import AdapterError, CircuitOpen
 from hub.mapping import DispatchResult, MappingError
@@ -40,6 +40,27 @@ from hub.workflow.states import InvalidTransition
 log = logging.getLogger(__name__)
 
 UNDELIVERED = (DeliveryState.PENDING.value, DeliveryState.SENT.value, DeliveryState.FAILED.value)
+#: Take the leases of these assignments, where no other worker holds one (built once).
+_CLAIM = (
+    update(assignments)
+    .where(
+        and_(
+            assignments.c.id.in_(bindparam("ids", expanding=True)),
+            assignments.c.delivery_state.in_(UNDELIVERED),
+            or_(
+                assignments.c.next_attempt_at.is_(None),
+                assignments.c.next_attempt_at <= bindparam("now"),
+            ),
+        )
+    )
+    .values(
+        attempts=assignments.c.attempts + 1,
+        delivery_state=DeliveryState.SENT.value,
+        next_attempt_at=bindparam("until"),
+        updated_at=bindparam("set_now"),
+    )
+    .returning(assignments.c.id, assignments.c.attempts)
+)
 SYSTEM = "system:dispatcher"
 
 Outcome = Literal["delivered", "inbox", "retry", "wait", "skipped"]
@@ -201,26 +222,8 @@ class Dispatcher:
         claimed: dict[int, int] = {}
         with transaction(self.engine) as conn:
             for lease, ids in by_lease.items():
-                rows = conn.execute(
-                    update(assignments)
-                    .where(
-                        and_(
-                            assignments.c.id.in_(ids),
-                            assignments.c.delivery_state.in_(UNDELIVERED),
-                            or_(
-                                assignments.c.next_attempt_at.is_(None),
-                                assignments.c.next_attempt_at <= now,
-                            ),
-                        )
-                    )
-                    .values(
-                        attempts=assignments.c.attempts + 1,
-                        delivery_state=DeliveryState.SENT.value,
-                        next_attempt_at=now + lease,
-                        updated_at=now,
-                    )
-                    .returning(assignments.c.id, assignments.c.attempts)
-                )
+                bound = {"ids": ids, "now": now, "until": now + lease, "set_now": now}
+                rows = conn.execute(_CLAIM, bound)
                 claimed.update({int(row.id): int(row.attempts) for row in rows})
         return claimed
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Table, Update, and_, bindparam, func, select, update
 
 from hub.model.base import utcnow
 from hub.model.codes import AssignmentState, DeliveryState
@@ -52,12 +53,15 @@ def _dispatch_keys(
     }
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(assignments.c.wo_no, assignments.c.unit_code, func.count())
-        .where(assignments.c.wo_no.in_(wanted))
-        .group_by(assignments.c.wo_no, assignments.c.unit_code)
-    )
+    rows = conn.execute(_ASSIGNMENTS_PER_UNIT, {"wo_nos": sorted(wanted)})
     return {(row[0], row[1]): int(row[2]) for row in rows}
+
+
+_ASSIGNMENTS_PER_UNIT = (
+    select(assignments.c.wo_no, assignments.c.unit_code, func.count())
+    .where(assignments.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
+    .group_by(assignments.c.wo_no, assignments.c.unit_code)
+)
 
 
 def _assignment_rows(
@@ -98,15 +102,23 @@ def _update_many(
 ) -> int:
     """One UPDATE for rows setting the same columns (`v_<column>`), matched on `keys`
     (column → bind name); returns the rows written."""
-    columns = sorted(name[2:] for name in rows[0] if name.startswith("v_"))
-    statement = (
-        update(table)
-        .where(and_(*(table.c[column] == bindparam(bind) for column, bind in keys.items())))
-        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
-    )
+    columns = tuple(sorted(name[2:] for name in rows[0] if name.startswith("v_")))
+    statement = _update_statement(table, tuple(keys.items()), columns)
     if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
         return int(conn.execute(statement, rows).rowcount)
     return sum(int(conn.execute(statement, row).rowcount) for row in rows)
+
+
+@lru_cache(maxsize=256)
+def _update_statement(
+    table: Table, keys: tuple[tuple[str, str], ...], columns: tuple[str, ...]
+) -> Update:
+    """UPDATE table SET columns… WHERE keys…, built once per shape (the shapes are few)."""
+    return (
+        update(table)
+        .where(and_(*(table.c[column] == bindparam(bind) for column, bind in keys)))
+        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+    )
 
 
 def _grouped(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -147,6 +159,13 @@ def _write_assignment_updates(
         _update_many(conn, assignments, {"id": "b_id"}, group)
 
 
+_LAST_EVENT = (
+    select(events.c.wo_no, func.max(events.c.seq))
+    .where(events.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
+    .group_by(events.c.wo_no)
+)
+
+
 def _event_rows(
     conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
 ) -> list[dict[str, Any]]:
@@ -156,11 +175,7 @@ def _event_rows(
     if not wanted:
         return []
     last: dict[str, int] = dict.fromkeys(wanted, 0)
-    found = conn.execute(
-        select(events.c.wo_no, func.max(events.c.seq))
-        .where(events.c.wo_no.in_(wanted))
-        .group_by(events.c.wo_no)
-    )
+    found = conn.execute(_LAST_EVENT, {"wo_nos": sorted(wanted)})
     last.update({wo_no: int(seq) for wo_no, seq in found})
     rows = []
     pending = [(order.wo_no, event) for order, change in decided for event in change.events]

@@ -35,8 +35,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     # A write transaction takes the write lock up front (BEGIN IMMEDIATE): a deferred one
     # that reads first and writes later can fail with SQLITE_BUSY instead of waiting.
+    # Straight to the driver: the same statement, without an execution context around it
+    # (this runs for every connection that reads or writes).
     immediate = conn.get_execution_options().get(WRITE_OPTION)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+        "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    )
 
 
 def json_text(value: Any) -> str:

@@ -140,13 +140,31 @@ def _row_to_order(
     )
 
 
+# Built once: a statement built per call costs more than running it (a bus batch of one
+# order reads through all of these).
+_ASSIGNMENTS_OF = (
+    select(assignments)
+    .where(assignments.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
+    .order_by(assignments.c.id)
+)
+_ORDERS_IN = select(work_orders).where(work_orders.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
+_LINKED_TO_ANY = (
+    select(work_orders.c.wo_no, work_orders.c.parent_wo_no, work_orders.c.duplicate_of)
+    .where(
+        or_(
+            work_orders.c.parent_wo_no.in_(bindparam("parents", expanding=True)),
+            work_orders.c.duplicate_of.in_(bindparam("originals", expanding=True)),
+        )
+    )
+    .order_by(work_orders.c.id)
+)
+
+
 def _assignments_of(conn: Connection, wo_nos: list[str]) -> dict[str, list[Assignment]]:
     found: dict[str, list[Assignment]] = {wo_no: [] for wo_no in wo_nos}
     if not wo_nos:
         return found
-    rows = conn.execute(
-        select(assignments).where(assignments.c.wo_no.in_(wo_nos)).order_by(assignments.c.id)
-    ).mappings()
+    rows = conn.execute(_ASSIGNMENTS_OF, {"wo_nos": wo_nos}).mappings()
     for row in rows:
         data = dict(row)
         wo_no = data.pop("wo_no")
@@ -186,18 +204,13 @@ def get_work_orders(conn: Connection, wo_nos: list[str]) -> dict[str, WorkOrder]
     wanted = list(dict.fromkeys(wo_nos))
     if not wanted:
         return {}
-    rows = conn.execute(select(work_orders).where(work_orders.c.wo_no.in_(wanted))).all()
+    rows = conn.execute(_ORDERS_IN, {"wo_nos": wanted}).all()
     if not rows:
         return {}
     found = [row.wo_no for row in rows]
-    c = work_orders.c
     children: dict[str, list[str]] = {wo_no: [] for wo_no in found}
     merged: dict[str, list[str]] = {wo_no: [] for wo_no in found}
-    linked = conn.execute(
-        select(c.wo_no, c.parent_wo_no, c.duplicate_of)
-        .where(or_(c.parent_wo_no.in_(found), c.duplicate_of.in_(found)))
-        .order_by(c.id)
-    )
+    linked = conn.execute(_LINKED_TO_ANY, {"parents": found, "originals": found})
     for link in linked:
         if link.parent_wo_no in children:
             children[link.parent_wo_no].append(link.wo_no)
