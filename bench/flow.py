@@ -190,17 +190,19 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="jk-flow-bench-"))
+    complete = False
     try:
-        measure(args, home)
+        complete = measure(args, home)
     finally:
-        if args.keep:
+        if args.keep or not complete:  # an incomplete run keeps its logs and database
             print(f"(kept {home})", file=sys.stderr)
         else:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def measure(args: argparse.Namespace, home: Path) -> None:
-    """Start the sandbox and the hub in `home`, load them at each rate, print the figures."""
+def measure(args: argparse.Namespace, home: Path) -> bool:
+    """Start the sandbox and the hub in `home`, load them at each rate, print the figures;
+    True if every order sent was delivered."""
     rates = [float(r) for r in args.rates.split(",")]
     ports = {system: free_port() for system in DEFAULT_PORTS}
     api_port = free_port()
@@ -286,6 +288,7 @@ def measure(args: argparse.Namespace, home: Path) -> None:
             }
         )
     )
+    return all(f["delivered"] == f["sent"] for f in figures.values())
 
 
 def _now() -> Any:
