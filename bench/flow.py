@@ -188,6 +188,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="100,300")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--database-url",
+        help="an empty hub database instead of the embedded SQLite file (for comparison only:"
+        " the target is set for the embedded default)",
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="jk-flow-bench-"))
     complete = False
@@ -213,7 +218,7 @@ def measure(args: argparse.Namespace, home: Path) -> bool:
     env.update(
         {
             "HUB_HOME": str(home),
-            "HUB_DATABASE_URL": f"sqlite:///{home / 'hub.db'}",
+            "HUB_DATABASE_URL": args.database_url or f"sqlite:///{home / 'hub.db'}",
             "HUB_CONNECTORS_DIR": str(connectors),
             "HUB_ALLOWED_HOSTS": HOST,
             "HUB_ALLOW_PRIVATE": "1",
