@@ -37,6 +37,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._published: list[str] = []
         self._settled: dict[str, set[str]] = {}
+        #: Settled ids being written right now: still answered for until committed.
+        self._writing: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -58,13 +60,15 @@ class Ledger:
         """Which of these ids this consumer settled in this process (written or not)."""
         with self._lock:
             pending = self._settled.get(consumer, set())
-            return {i for i in message_ids if i in pending}
+            writing = self._writing.get(consumer, set())
+            return {i for i in message_ids if i in pending or i in writing}
 
     def flush(self, engine: Engine) -> None:
         """Write what was gathered in one transaction; on failure it is kept for next time."""
         with self._lock:
             published, self._published = self._published, []
             settled, self._settled = self._settled, {}
+            self._writing = settled
         if not published and not settled:
             return
         try:
@@ -76,6 +80,9 @@ class Ledger:
                 for consumer, ids in settled.items():
                     self._settled.setdefault(consumer, set()).update(ids)
             raise
+        finally:
+            with self._lock:
+                self._writing = {}
 
 
 def _write(conn: Connection, published: list[str], settled: dict[str, set[str]]) -> None:

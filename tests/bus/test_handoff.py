@@ -6,12 +6,13 @@ poll is set to once a minute, so whatever arrives within the test did not come b
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from bus_helpers import Recorder, add_outbox, drain, private_bus, processed, wait_until
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from hub.bus import relay_once, start_bus
 from hub.bus.ledger import Ledger
@@ -20,7 +21,7 @@ from hub.config import Settings
 from hub.model.base import utcnow
 from hub.store.db import transaction
 from hub.store.outbox import HANDOFF_LEASE, handoff_active, insert_outbox, outbox_row
-from hub.store.schema import outbox
+from hub.store.schema import outbox, processed_messages
 
 ONCE_A_MINUTE = 60.0
 
@@ -124,3 +125,33 @@ def test_a_ledger_that_cannot_be_written_keeps_what_it_holds(engine: Engine) -> 
     assert len(ledger) == 2
     ledger.flush(engine)
     assert processed(engine) == ["m-2"]
+
+
+def test_ids_being_written_are_still_answered_for(engine: Engine) -> None:
+    """Between taking the ids out of memory and committing them, a redelivery must still
+    be recognised: another transaction holds the same row, so the ledger's write waits."""
+    ledger = Ledger()
+    ledger.settled("route", ["m-1"])
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        row = {"consumer": "route", "message_id": "m-1", "processed_at": utcnow()}
+        with pytest.raises(RuntimeError), transaction(engine) as conn:
+            conn.execute(insert(processed_messages), row)
+            holding.set()
+            release.wait(10)
+            raise RuntimeError("rolled back")
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert holding.wait(10)
+    writer = threading.Thread(target=ledger.flush, args=(engine,))
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive()  # waiting for the other transaction
+    assert ledger.settled_here("route", ["m-1", "m-2"]) == {"m-1"}
+    release.set()
+    holder.join(10)
+    writer.join(10)
+    assert processed(engine) == ["m-1"]
+    assert ledger.settled_here("route", ["m-1"]) == set()  # now the database answers
