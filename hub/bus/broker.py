@@ -32,13 +32,12 @@ from kombu.transport.native_delayed_delivery import (
     level_name,
 )
 
+from hub.bus import memory
 from hub.bus.topology import QueueSpec, Topology, retry_key
 
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
-#: The memory transport polls its queues; this bounds the added latency per hop.
-MEMORY_POLLING_INTERVAL = 0.02
 CONFIRM_TIMEOUT = 30.0
 #: kombu's publish retry: reconnect and try again on connection errors, briefly.
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
@@ -116,12 +115,13 @@ class Bus:
         self.driver = str(probe.transport.driver_type)
         #: RabbitMQ: kombu's delay exchanges and queues; elsewhere the in-process timer.
         self.native_delays = self.driver == "amqp"
-        options: dict[str, Any] = (
-            {"confirm_publish": True}
-            if self.native_delays
-            else {"polling_interval": MEMORY_POLLING_INTERVAL}
-        )
-        self._template = Connection(url, transport_options=options, connect_timeout=5)
+        if self.native_delays:
+            self._template = Connection(
+                url, transport_options={"confirm_publish": True}, connect_timeout=5
+            )
+        else:  # kombu's in-process queues, with consumers woken by arrivals (no polling)
+            transport = memory.Transport if self.driver == "memory" else None
+            self._template = Connection(url, transport=transport, connect_timeout=5)
         self.quorum = False
         self._local = threading.local()
         self._lock = threading.Lock()

@@ -31,6 +31,7 @@ from kombu.mixins import ConsumerMixin
 from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from hub.bus import memory
 from hub.bus.broker import Bus
 from hub.bus.errors import describe
 from hub.bus.ledger import Ledger
@@ -45,10 +46,9 @@ log = logging.getLogger(__name__)
 BUS_SOURCE = "bus"
 ATTEMPT_HEADER = "x-hub-attempt"
 DEFERS_HEADER = "x-hub-defers"
-#: How long a consumer blocks on the broker before it looks at its stop flag (the memory
-#: transport polls anyway, so checking more often costs it nothing).
+#: How long a consumer blocks on the broker before it looks at its stop flag (an
+#: in-process consumer is woken at once by `stop`).
 SAFETY_INTERVAL = 0.25
-MEMORY_SAFETY_INTERVAL = 0.05
 #: How long a consumer with messages in hand waits for more before it handles them.
 GATHER_SECONDS = 0.001
 
@@ -210,7 +210,8 @@ class QueueConsumer(ConsumerMixin):
         self.ledger = ledger
         self.connection = bus.connection()
         self.queue_name = bus.topology.queue_name(spec)
-        self.safety_interval = SAFETY_INTERVAL if bus.native_delays else MEMORY_SAFETY_INTERVAL
+        self.safety_interval = SAFETY_INTERVAL
+        self._draining: Any = None
         self._gathered: list[tuple[KombuMessage, Message]] = []
 
     @property
@@ -247,6 +248,9 @@ class QueueConsumer(ConsumerMixin):
 
     def stop(self) -> None:
         self.should_stop = True
+        transport = getattr(self._draining, "transport", None)
+        if isinstance(transport, memory.Transport):
+            transport.interrupt()
 
     def consume(
         self,
@@ -258,6 +262,7 @@ class QueueConsumer(ConsumerMixin):
         """kombu's loop, except that what a drain delivered is gathered, topped up with
         whatever else is already waiting, and handled as one batch."""
         with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
+            self._draining = conn
             while not self.should_stop:
                 try:
                     conn.drain_events(timeout=safety_interval)
