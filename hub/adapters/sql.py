@@ -69,8 +69,12 @@ class SqlAdapter(Adapter):
         if connection is None and config.connection:
             connection = resolve_connection(config.connection)
         self.writes = config.writes
-        self.engine: Engine = create_engine(database_url(config, connection, self.writes))
         self.timeout = config.timeouts.read
+        url = database_url(config, connection, self.writes)
+        # SQLite: wait up to the read timeout for a department's writer, set once per
+        # pooled connection (the progress handler still bounds each statement).
+        options = {"timeout": self.timeout} if url.get_backend_name() == "sqlite" else {}
+        self.engine: Engine = create_engine(url, connect_args=options)
         self._tables: dict[str, Table] = {}
 
     def close(self) -> None:
@@ -105,7 +109,6 @@ class SqlAdapter(Adapter):
                 raw: Any = conn.connection.driver_connection
                 deadline = time.monotonic() + self.timeout
                 raw.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             elif backend == "postgresql":
                 conn.exec_driver_sql(f"SET statement_timeout = {int(self.timeout * 1000)}")
                 if not write:
@@ -142,7 +145,7 @@ class SqlAdapter(Adapter):
             self.columns(table, row)
             with self._connect(write=op.write is not None) as conn:
                 if op.write == "insert":
-                    result = conn.execute(table.insert().values(**row))
+                    result = conn.execute(table.insert(), row)  # one statement per table
                     data: Any = {"inserted": list(result.inserted_primary_key or ())}
                 elif op.write == "update":
                     keys = {k: row.pop(k) for k in self.columns(table, op.key_columns)}

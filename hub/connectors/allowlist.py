@@ -11,11 +11,13 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from urllib.parse import urlsplit
 
 from hub.adapters.errors import BlockedHost
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str], list[str]]
 
 # Cloud metadata endpoints: refused unless the exact address is listed.
@@ -35,6 +37,7 @@ def system_resolver(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+@lru_cache(maxsize=4096)
 def _is_internal(addr: Address) -> bool:
     return (
         addr.is_private
@@ -47,11 +50,21 @@ def _is_internal(addr: Address) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)
 def _ip(text: str) -> Address | None:
+    """The address a literal stands for (None for a name); cached, as every request asks."""
     try:
         return ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+
+
+def _networks_of(patterns: Iterable[str]) -> Iterable[Network]:
+    for pattern in patterns:
+        try:
+            yield ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            continue
 
 
 @dataclass(frozen=True)
@@ -68,17 +81,15 @@ class AllowList:
         patterns = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
         return cls(patterns, os.environ.get("HUB_ALLOW_PRIVATE") == "1", resolver)
 
-    def _networks(self) -> Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        for pattern in self.patterns:
-            try:
-                yield ipaddress.ip_network(pattern, strict=False)
-            except ValueError:
-                continue
+    @cached_property
+    def _networks(self) -> tuple[Network, ...]:
+        """The patterns that are addresses or ranges, parsed once."""
+        return tuple(_networks_of(self.patterns))
 
     def _listed_exactly(self, host: str) -> bool:
         addr = _ip(host)
         if addr is not None:
-            return any(addr in net for net in self._networks())
+            return any(addr in net for net in self._networks)
         return host in self.patterns
 
     def _matches(self, host: str) -> bool:
@@ -107,8 +118,10 @@ class AllowList:
         """Is `address` acceptable for host? Also called on the connected socket's peer, so a
         name that re-resolves inward between check and connect (rebinding) is still refused."""
         host = host.lower().rstrip(".")
-        addr = ipaddress.ip_address(address.split("%", 1)[0])
-        if addr in METADATA and not any(addr in net for net in self._networks()):
+        addr = _ip(address.split("%", 1)[0])
+        if addr is None:
+            raise BlockedHost(f"主机 {host} 的地址无法识别 (not an IP address): {address}")
+        if addr in METADATA and not any(addr in net for net in self._networks):
             raise BlockedHost(
                 f"主机 {host} 解析到云元数据地址 {addr} (resolves to a metadata address)"
             )
