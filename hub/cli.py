@@ -35,24 +35,30 @@ def cmd_init(_args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hub.api import serving
     from hub.api.app import create_app
     from hub.logging_setup import LOG_CONFIG
 
     base = f"http://{args.host}:{args.port}"
     print(f"经开枢纽 API: {base}/api/v1   文档 docs: {base}/docs", flush=True)
     print(f"Open311: {base}/open311/v2/discovery.json   健康 health: {base}/healthz", flush=True)
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": LOG_CONFIG,
+        "log_level": args.log_level,
+        "access_log": not args.no_access_log,
+    }
+    if args.workers > 1 and serving.can_reuse_port():
+        # Each worker listens on its own socket, so connections spread over all of them.
+        config = uvicorn.Config(
+            "hub.api.app:create_app", factory=True, workers=args.workers, **options
+        )
+        serving.run_workers(config)
+        return 0
     # Several workers need an import string; one worker gets the app object.
     target = "hub.api.app:create_app" if args.workers > 1 else create_app()
-    uvicorn.run(
-        target,
-        factory=args.workers > 1,
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        log_config=LOG_CONFIG,
-        log_level=args.log_level,
-        access_log=not args.no_access_log,
-    )
+    uvicorn.run(target, factory=args.workers > 1, workers=args.workers, **options)
     return 0
 
 
