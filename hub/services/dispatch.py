@@ -31,6 +31,7 @@ from hub.services import workflow
 from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
+from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import assignments
@@ -111,6 +112,8 @@ class Dispatcher:
         self.catalogues = catalogues
         self.policy = policy or DispatchPolicy()
         self.inbox = StoreInbox(engine)
+        #: Set where the router in this process leases what it assigns (in-process bus).
+        self.claims: PreClaims | None = None
         self._executors: dict[str, ThreadPoolExecutor | None] = {}
         self._senders_lock = threading.Lock()
 
@@ -144,7 +147,10 @@ class Dispatcher:
                 continue
             found[index] = []
             work.extend((index, order, a) for a in _waiting(order, unit_code))
-        claimed = self._claim_many([a for _, _, a in work], utcnow())
+        now = utcnow()
+        leased = {a.id for _, order, a in work if self._leased_here(order, a, now)}
+        claimed = self._claim_many([a for _, _, a in work if a.id not in leased], now)
+        claimed.update({a.id or 0: a.attempts for _, _, a in work if a.id in leased})
         attempts: list[tuple[int, Future[Delivery | _Sent]]] = []
         for index, order, assignment in work:
             attempt = claimed.pop(assignment.id or 0, None)
@@ -210,6 +216,9 @@ class Dispatcher:
             + 5.0
         )
         return max(self.policy.lease, call)
+
+    def _leased_here(self, order: WorkOrder, assignment: Assignment, now: datetime) -> bool:
+        return self.claims is not None and self.claims.take(order.wo_no, assignment, now)
 
     def _claim_many(self, claims: list[Assignment], now: datetime) -> dict[int, int]:
         """Take the leases, in one transaction: assignment id → attempt number, for those

@@ -21,6 +21,7 @@ from hub.model.work_order import NewEvent, WorkOrder, WorkOrderSubmission
 from hub.services import workflow
 from hub.services.catalogue import Catalogue
 from hub.services.intake import NewOrder, receive_many
+from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import work_orders
@@ -46,6 +47,9 @@ class Router:
     policy: DispatchPolicy
     clock: SlaClock
     response_minutes: int = 30
+    #: Create the routed orders' assignments already leased to this process's dispatcher
+    #: (only where that dispatcher consumes the dispatch messages: the in-process bus).
+    claims: PreClaims | None = None
 
     def route(self, wo_no: str) -> Routed:
         outcome: list[Routed] = ["skipped"]
@@ -99,7 +103,7 @@ class Router:
                     batch.append(summary_of(order.model_copy(update=routed)))
         try:
             with transaction(self.engine) as conn:
-                workflow.write_many(conn, decided, now)
+                workflow.write_many(conn, decided, now, self.claims)
             outcomes.update(kinds)
         except workflow.Conflict:
             later = list(kinds) + later

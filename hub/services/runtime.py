@@ -30,6 +30,7 @@ from hub.services.clock import PolicyClock
 from hub.services.dispatch import Delivery, Dispatcher, DispatchPolicy, due_for_dispatch
 from hub.services.feedback import FeedbackResult, poll
 from hub.services.pool import ConnectorPool
+from hub.services.preclaims import PreClaims
 from hub.services.reply import send_reply
 from hub.services.routing import Router
 from hub.store.db import transaction
@@ -105,18 +106,23 @@ class FlowRuntime:
     def context(self) -> WorkflowContext:
         return WorkflowContext(self.engine, self.catalogue, self.clock)
 
-    def router(self) -> Router:
+    def router(self, claims: PreClaims | None = None) -> Router:
         return Router(
             self.engine,
             self.catalogue,
             self.policies.triage,
             self.clock,
             self.settings.response_minutes,
+            claims,
         )
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.engine, self.pool, self.catalogues, self.dispatch_policy)
+        dispatcher = Dispatcher(self.engine, self.pool, self.catalogues, self.dispatch_policy)
+        if self.settings.broker_url.startswith("memory:"):
+            # in-process bus: this process's dispatcher consumes what its router routes
+            dispatcher.claims = PreClaims(dispatcher.lease)
+        return dispatcher
 
     def close(self) -> None:
         if "dispatcher" in self.__dict__:  # built on first use
@@ -140,7 +146,8 @@ class FlowRuntime:
 
     def _on_received_batch(self, messages: list[Message]) -> Outcomes:
         outcomes, valid = _with_order_numbers(messages)
-        routed = self.router().route_many([messages[i].payload["wo_no"] for i in valid])
+        router = self.router(self.dispatcher.claims)
+        routed = router.route_many([messages[i].payload["wo_no"] for i in valid])
         for index, result in zip(valid, routed, strict=True):
             outcomes[index] = result if isinstance(result, Exception) else None
         return outcomes

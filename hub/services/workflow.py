@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Table, Update, and_, bindparam, func,
 from hub.model.base import utcnow
 from hub.model.codes import AssignmentState, DeliveryState
 from hub.model.work_order import WorkOrder
+from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.outbox import insert_outbox, outbox_row
@@ -65,10 +66,14 @@ _ASSIGNMENTS_PER_UNIT = (
 
 
 def _assignment_rows(
-    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+    conn: Connection,
+    decided: Sequence[tuple[WorkOrder, Change]],
+    now: datetime,
+    claims: PreClaims | None = None,
 ) -> list[dict[str, Any]]:
     """The new assignments' rows; the dispatch key is the work-order number, with -2, -3 …
-    when the same unit gets the order again."""
+    when the same unit gets the order again. With `claims`, each is created already leased
+    to this process's dispatcher (see hub.services.preclaims)."""
     earlier = _dispatch_keys(conn, decided)
     rows: list[dict[str, Any]] = []
     for order, change in decided:
@@ -94,6 +99,14 @@ def _assignment_rows(
                     "updated_at": now,
                 }
             )
+            if claims is not None:
+                rows[-1].update(
+                    delivery_state=DeliveryState.SENT.value,
+                    attempts=1,
+                    next_attempt_at=now + claims.lease(plan.connector),
+                )
+    if claims is not None:
+        claims.add((row["wo_no"], row["unit_code"], row["dispatch_key"]) for row in rows)
     return rows
 
 
@@ -187,7 +200,10 @@ def _event_rows(
 
 
 def write_many(
-    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]], now: datetime
+    conn: Connection,
+    decided: Sequence[tuple[WorkOrder, Change]],
+    now: datetime,
+    claims: PreClaims | None = None,
 ) -> None:
     """Write changes to several orders in the caller's transaction, one statement per kind
     of row for all of them (a batch of bus messages costs about what one does).
@@ -202,7 +218,7 @@ def write_many(
         for extra in change.on_write:
             extra(conn)
     _write_assignment_updates(conn, decided, now)
-    new_assignments = _assignment_rows(conn, decided, now)
+    new_assignments = _assignment_rows(conn, decided, now, claims)
     if new_assignments:
         conn.execute(assignments.insert(), new_assignments)
     event_rows = _event_rows(conn, decided, now)

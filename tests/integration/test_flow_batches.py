@@ -12,6 +12,7 @@ import pytest
 from flow_helpers import LAMP, Hub
 from sqlalchemy import Connection, update
 
+from hub.model.base import utcnow
 from hub.services import routing, workflow
 from hub.store.schema import work_orders
 
@@ -84,7 +85,7 @@ def test_a_batch_write_that_meets_a_conflict_is_decided_again(
     real_write_many = workflow.write_many
     writes: list[int] = []
 
-    def another_writer_first(conn: Connection, decided: Any, now: Any) -> None:
+    def another_writer_first(conn: Connection, decided: Any, now: Any, claims: Any = None) -> None:
         writes.append(len(decided))
         if len(writes) == 1:
             conn.execute(
@@ -92,7 +93,7 @@ def test_a_batch_write_that_meets_a_conflict_is_decided_again(
                 .where(work_orders.c.wo_no == wo_nos[3])
                 .values(version=work_orders.c.version + 1)
             )
-        real_write_many(conn, decided, now)
+        real_write_many(conn, decided, now, claims)
 
     monkeypatch.setattr(routing.workflow, "write_many", another_writer_first)
     assert hub.runtime.router().route_many(wo_nos) == ["dispatched"] * 6
@@ -127,3 +128,42 @@ def test_calls_overlap_only_as_far_as_each_connector_allows(quiet_hub: Hub, keys
     found = dispatcher.dispatch_many([(wo_no, None) for wo_no in wo_nos])
     assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 8
     assert tasks_per_order(hub) == Counter(wo_nos)
+
+
+def test_assignments_the_router_leases_here_skip_the_dispatchers_claim(
+    quiet_hub: Hub, keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the in-process bus the router creates assignments already leased to this
+    process's dispatcher: no claim transaction for them, still one task each; a lease the
+    router here did not make (another process's) is not taken."""
+    hub = quiet_hub
+    dispatcher = hub.runtime.dispatcher
+    assert dispatcher.claims is not None  # the embedded default: memory://
+    wo_nos = six_orders(hub, keys.staff)
+    routed = hub.runtime.router(dispatcher.claims).route_many(wo_nos)
+    assert routed == ["dispatched"] * 6
+    for wo_no in wo_nos:
+        [assignment] = hub.order(keys.staff, wo_no)["assignments"]
+        assert (assignment["delivery_state"], assignment["attempts"]) == ("sent", 1)
+        assert assignment["next_attempt_at"] is not None  # leased
+    claimed: list[int] = []
+    real_claim = dispatcher._claim_many
+
+    def counted(claims: Any, now: Any) -> dict[int, int]:
+        claimed.extend(a.id for a in claims)
+        return real_claim(claims, now)
+
+    monkeypatch.setattr(dispatcher, "_claim_many", counted)
+    stranger = wo_nos.pop()  # as if another process's router had leased it
+    dispatcher.claims.take(stranger, _first_assignment(hub, stranger), utcnow())
+    found = dispatcher.dispatch_many([(wo_no, None) for wo_no in [*wo_nos, stranger]])
+    assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 5 + [
+        ["skipped"]  # its lease is not ours: it waits for the lease to end, then a sweep
+    ]
+    assert len(claimed) == 1  # only the stranger's assignment went through a claim
+    assert tasks_per_order(hub) == Counter(wo_nos)
+
+
+def _first_assignment(hub: Hub, wo_no: str) -> Any:
+    with hub.runtime.engine.connect() as conn:
+        return workflow.load(conn, wo_no).assignments[0]
