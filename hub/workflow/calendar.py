@@ -143,6 +143,8 @@ class WorkingCalendar:
     _office: dict[date, tuple[datetime, datetime]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    #: Every deadline asks about a few dozen days; the answer per date never changes.
+    _worked: dict[date, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def years(self) -> frozenset[int]:
@@ -159,12 +161,12 @@ class WorkingCalendar:
     def is_working_day(self, day: date | datetime) -> bool:
         """Make-up days are worked, holidays are not, otherwise Monday to Friday."""
         local = _local_date(day)
-        self._check(local)
-        if local in self.workdays:
-            return True
-        if local in self.holidays:
-            return False
-        return local.weekday() < 5
+        worked = self._worked.get(local)
+        if worked is None:
+            self._check(local)
+            worked = local in self.workdays or (local not in self.holidays and local.weekday() < 5)
+            self._worked[local] = worked
+        return worked
 
     def day_start(self, day: date) -> datetime:
         """Start of office hours on `day` (UTC), whether or not the day is worked."""
