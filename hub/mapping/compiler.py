@@ -274,10 +274,15 @@ class SpecCompiler:
         return steps
 
     def typed(self, run: t.Transform, field: FieldSpec) -> Step:
-        """A ``type:`` step; an inbound date-time of one ISO-shaped format can be inlined."""
-        fits = t.iso_shape(_formats(field.format))
+        """A ``type:`` step; inlined by the fast path: an inbound date-time whose first
+        format is ISO-shaped, plain whole numbers and the usual booleans in text."""
+        fits = t.iso_first_shape(_formats(field.format))
         if field.type == "datetime" and self.spec.direction == "inbound" and fits is not None:
             return Step(run, "iso", (fits, _zone(field.tz)))
+        if run is t.to_int:
+            return Step(run, "int", t.plain_int)
+        if run is t.to_bool:
+            return Step(run, "bool", (t.TRUE_TEXTS, t.FALSE_TEXTS))
         return Step(run)
 
     def code_table(self, name: str | None, loc: Loc) -> dict[str, Any] | None:

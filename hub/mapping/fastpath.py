@@ -40,9 +40,10 @@ class Step:
     """One transform of a field, and whether the fast path may write it out inline."""
 
     run: t.Transform
-    inline: Literal["default", "required", "code", "regex", "iso"] | None = None
+    inline: Literal["default", "required", "code", "regex", "iso", "int", "bool"] | None = None
     #: default: the value; code: (table keyed by text, has fallback, fallback);
-    #: regex: (compiled pattern, group); iso: (shape test, zone) of a one-format date-time
+    #: regex: (compiled pattern, group); iso: (shape test of the first format, zone) of a
+    #: date-time; int: the test for text int() reads as to_int does; bool: (true, false texts)
     value: Any = None
 
 
@@ -84,6 +85,7 @@ class _Writer:
             "_MISSING": _MISSING,
             "_from_iso": datetime.fromisoformat,
             "_combine": datetime.combine,
+            "_int": int,
         }
 
     def bind(self, prefix: str, value: Any) -> str:
@@ -153,8 +155,9 @@ class _Writer:
             self.emit(indent, "elif v is not None:")
             self.emit(indent + 1, f"v = {self.bind('step', step.run)}(v)")
         elif step.inline == "iso":
-            # as transforms.parse_datetime for text of its one ISO shape (read as local time
-            # in the zone); a bad date raises, and the rules then give their error
+            # as transforms.parse_datetime for text of its first format's ISO shape (read as
+            # local time in the zone); a date fromisoformat refuses raises, and the rules
+            # then read it with the other formats or give their error
             fits, zone = step.value
             run = self.bind("step", step.run)
             self.emit(indent, "if type(v) is str:")
@@ -164,6 +167,28 @@ class _Writer:
             self.emit(indent + 1, "else:")
             self.emit(indent + 2, "s = _from_iso(s)")
             self.emit(indent + 2, f"v = _combine(s.date(), s.time(), {self.bind('zone', zone)})")
+            self.emit(indent, "elif v is not None:")
+            self.emit(indent + 1, f"v = {run}(v)")
+        elif step.inline == "int":
+            # as transforms.to_int for text that is a plain whole number once stripped
+            run, plain = self.bind("step", step.run), self.bind("plain", step.value)
+            self.emit(indent, "if type(v) is str:")
+            self.emit(indent + 1, "s = v.strip()")
+            self.emit(indent + 1, f"v = _int(s) if {plain}(s) else {run}(v)")
+            self.emit(indent, "elif v is not None:")
+            self.emit(indent + 1, f"v = {run}(v)")
+        elif step.inline == "bool":
+            # as transforms.to_bool for text: the usual words, else the transform (which fails)
+            true, false = step.value
+            run = self.bind("step", step.run)
+            self.emit(indent, "if type(v) is str:")
+            self.emit(indent + 1, "s = v.strip().lower()")
+            self.emit(indent + 1, f"if s in {self.bind('true', true)}:")
+            self.emit(indent + 2, "v = True")
+            self.emit(indent + 1, f"elif s in {self.bind('false', false)}:")
+            self.emit(indent + 2, "v = False")
+            self.emit(indent + 1, "else:")
+            self.emit(indent + 2, f"v = {run}(v)")
             self.emit(indent, "elif v is not None:")
             self.emit(indent + 1, f"v = {run}(v)")
         elif step.run is t.to_str:

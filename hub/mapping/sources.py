@@ -277,13 +277,20 @@ class XmlSource(Source):
 
     def reader(self, path: str) -> Getter:
         """Plain child paths read that child alone: a sync reads the cursor column of every
-        record, mapped or not, and preparing all of a record's children for one is waste."""
+        record, mapped or not, and preparing all of a record's children for one is waste.
+        A record prepared already (XmlRecord) answers from its texts when the mapping reads
+        that child too."""
         if not _SIMPLE_XML.fullmatch(path):
             return super().reader(path)
         clark = self._clark(path)
+        wanted = self.child_tags
 
         def read(record: Any) -> Any:
-            element = record.element if isinstance(record, XmlRecord) else record
+            if isinstance(record, XmlRecord):
+                if clark in wanted:  # prepare found it already: the same first child's text
+                    return record.texts.get(clark)
+                record = record.element
+            element = record
             if isinstance(element, etree._ElementTree):
                 element = element.getroot()
             if not isinstance(element, etree._Element):

@@ -169,6 +169,23 @@ def iso_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
     return _ISO_FAST[formats[0]].fullmatch
 
 
+def iso_first_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
+    """When the first of the formats is ISO-shaped: the test that text has its shape (else
+    None). The first format that reads a text wins, and text of that shape that
+    fromisoformat reads is read so by strptime with the first format: the fast path reads it
+    with fromisoformat, and gives any other text (or a date fromisoformat refuses, which a
+    later format may still read) to the transform."""
+    if not formats or formats[0] not in _ISO_FAST:
+        return None
+    return _ISO_FAST[formats[0]].fullmatch
+
+
+#: What to_int reads with int() alone, once stripped; what to_bool reads as true / false,
+#: once stripped and lower-cased (for the fast path, which inlines those cases).
+plain_int = _PLAIN_INT.fullmatch
+TRUE_TEXTS, FALSE_TEXTS = _TRUE, _FALSE
+
+
 def _fitting(parsers: Sequence[Callable[[str], datetime]]) -> Callable[[str], datetime]:
     """Text → datetime by the first parser that accepts it, else MappingError."""
     if len(parsers) != 1:

@@ -80,6 +80,7 @@ def _processors(
     names: Sequence[str],
     encoded: Collection[str],
     same_json: dict[int, Any] | None,
+    same_times: dict[int, Any] | None = None,
 ) -> list[tuple[int, Callable[[Any], Any]]]:
     """(position, processor) of the columns whose values need converting.
 
@@ -96,7 +97,8 @@ def _processors(
         if dialect.name == "sqlite" and isinstance(column_type, UtcDateTime):
             # What its processors give, several times faster; the same datetime object
             # (every row's `now`, a version's valid_from = changed_at) converted once.
-            process = shared.setdefault(UtcDateTime, _by_identity(_sqlite_utc, {}))
+            times = {} if same_times is None else same_times
+            process = shared.setdefault(UtcDateTime, _by_identity(_sqlite_utc, times))
         else:
             process = column_type.dialect_impl(dialect).bind_processor(dialect)
             if process is None:
@@ -116,13 +118,14 @@ def _flat(
     rows: Sequence[Sequence[Any]],
     encoded: Collection[str] = (),
     same_json: dict[int, Any] | None = None,
+    same_times: dict[int, Any] | None = None,
 ) -> list[Any]:
     """Every row's values, converted, in one list (row after row)."""
     flat = list(chain.from_iterable(rows))
     width = len(names)
     if len(flat) != width * len(rows):
         raise ValueError(f"rows for {table.name} must each have {width} values")
-    for index, process in _processors(conn, table, names, encoded, same_json):
+    for index, process in _processors(conn, table, names, encoded, same_json, same_times):
         flat[index::width] = list(map(process, flat[index::width]))
     return flat
 
@@ -182,6 +185,7 @@ def insert_rows(
     replace_on: Sequence[str] = (),
     encoded: Collection[str] = (),
     same_json: dict[int, Any] | None = None,
+    same_times: dict[int, Any] | None = None,
     one_statement: bool = False,
 ) -> None:
     """Insert rows given as tuples in the order of `names` (columns of `table`).
@@ -191,12 +195,14 @@ def insert_rows(
     `encoded`: columns given as the driver takes them (JSON already as text).
     `same_json`: shared between calls that insert the very same JSON objects (a matter's
     data in its current row and in its version row), so each is encoded once.
+    `same_times`: the same for aware datetimes on SQLite (a matter's change time in its
+    current row and in its version row: converted to stored text once).
     `one_statement`: on SQLite, one multi-row INSERT per as many rows as SQLite may bind
     parameters for (PostgreSQL: executemany, which psycopg pipelines).
     """
     if not rows:
         return
-    flat = _flat(conn, table, names, rows, encoded, same_json)
+    flat = _flat(conn, table, names, rows, encoded, same_json, same_times)
     width = len(names)
     quote = _quote(conn)
     column_list = ", ".join(quote(name) for name in names)
@@ -255,13 +261,15 @@ def update_rows(
     rows: Sequence[Sequence[Any]],
     *,
     encoded: Collection[str] = (),
+    same_times: dict[int, Any] | None = None,
 ) -> None:
     """UPDATE table SET names… WHERE key = …, one row tuple (values of `names`, then the
     key) per row; converted like insert_rows."""
     if not rows:
         return
     columns = [*names, key]
-    values = _tuples(_flat(conn, table, columns, rows, encoded), len(columns))
+    flat = _flat(conn, table, columns, rows, encoded, same_times=same_times)
+    values = _tuples(flat, len(columns))
     quote, marker = _quote(conn), _marker(conn)
     assignments = ", ".join(f"{quote(n)} = {marker}" for n in names)
     statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = {marker}"  # noqa: S608
@@ -296,3 +304,37 @@ def insert_spread(
             " ORDER BY 1, 2"
         )
         _execute(conn, statement, [v for row in chunk for v in row], many=False)
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    key: str,
+    values: Sequence[Any],
+) -> list[tuple[Any, ...]]:
+    """SELECT names… FROM table WHERE key IN values, through the driver: as few statements
+    as the database takes (SQLite: as many values as it may bind per statement; PostgreSQL:
+    one, `= ANY`), and no statement for no values. Rows come as the driver gives them (text
+    and numbers as they are: pick columns that need no converting)."""
+    if not values:
+        return []
+    quote = _quote(conn)
+    head = (
+        f"SELECT {', '.join(quote(n) for n in names)} FROM {quote(table.name)}"  # noqa: S608
+        f" WHERE {quote(key)}"
+    )
+    found: list[tuple[Any, ...]] = []
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name != "sqlite":
+            cursor.execute(f"{head} = ANY(%s)", (list(values),))
+            return [tuple(row) for row in cursor.fetchall()]
+        per_statement = _variable_limit(conn)
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cursor.execute(f"{head} IN ({', '.join('?' for _ in chunk)})", chunk)
+            found += cursor.fetchall()
+    finally:
+        cursor.close()
+    return found

@@ -16,13 +16,12 @@ from pydantic_core import to_json
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from hub.model.service_matter import ServiceMatter
-from hub.store.bulk import insert_rows, update_rows
+from hub.store.bulk import insert_rows, select_in, update_rows
 from hub.store.schema import service_matter_versions, service_matters
 from hub.store.search import index_matters
 
 # Fields that describe the sync, not the matter: a change in them alone is no new version.
 _NOT_CONTENT = {"changed_at"}
-_LOOKUP_CHUNK = 500
 
 
 @dataclass
@@ -57,15 +56,13 @@ def encode_matter(matter: ServiceMatter) -> tuple[str, str]:
 
 
 def _known(conn: Connection, codes: list[str]) -> dict[str, tuple[str, int]]:
-    known: dict[str, tuple[str, int]] = {}
-    c = service_matters.c
-    for start in range(0, len(codes), _LOOKUP_CHUNK):
-        chunk = codes[start : start + _LOOKUP_CHUNK]
-        query = select(c.implementation_code, c.content_hash, c.version_no).where(
-            c.implementation_code.in_(chunk)
-        )
-        known.update({r[0]: (r[1], r[2]) for r in conn.execute(query)})
-    return known
+    """Content hash and version number of the codes stored already (one statement per
+    as many codes as the database binds at once, through the driver)."""
+    rows = select_in(
+        conn, service_matters, ("implementation_code", "content_hash", "version_no"),
+        "implementation_code", codes,
+    )  # fmt: skip
+    return {code: (digest, version) for code, digest, version in rows}
 
 
 #: Columns of a matter's current row, in this order (then created_at for a new one).
@@ -165,12 +162,15 @@ def upsert_matters(
             counts.changed += 1
         counts.written.append(matter)
     # One statement per table (SQLite): the driver steps once per batch, without the GIL.
+    # A change time is written in the current row and in the version: converted once.
+    times: dict[int, Any] = {}
     insert_rows(
         conn,
         service_matters,
         (*_CURRENT, "created_at"),
         list(inserts.values()),
         encoded=("data",),
+        same_times=times,
         one_statement=True,
     )
     update_rows(
@@ -180,11 +180,18 @@ def upsert_matters(
         _CURRENT[:-1],
         list(updates.values()),
         encoded=("data",),
+        same_times=times,
     )
     if closes:
         conn.execute(_CLOSE_VERSION, [{"code": c, "until": t} for c, t in closes.items()])
     insert_rows(
-        conn, service_matter_versions, _VERSION, versions, encoded=("data",), one_statement=True
+        conn,
+        service_matter_versions,
+        _VERSION,
+        versions,
+        encoded=("data",),
+        same_times=times,
+        one_statement=True,
     )
     # The search rows follow in the same transaction: search never shows a stale matter.
     index_matters(conn, counts.written, fresh=not updates)

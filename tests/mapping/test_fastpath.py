@@ -160,6 +160,102 @@ def test_generated_code_on_a_full_record(everything: Mapping) -> None:
     assert everything.apply(record)["occurred_at"].tzinfo is LOCAL_ZONE
 
 
+TYPED = """
+name: typed
+direction: inbound
+source: json
+target: work_order
+fields:
+  external_id: {path: "$.id", required: true}
+  attributes.at: {path: "$.at", type: datetime, format: ["%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S"]}
+  attributes.swapped:
+    {path: "$.sw", type: datetime, format: ["%Y-%m-%d %H:%M:%S", "%Y-%d-%m %H:%M:%S"]}
+  attributes.day: {path: "$.day", type: datetime, format: ["%Y-%m-%d", "%d/%m/%Y"], tz: UTC}
+  attributes.n: {path: "$.n", type: int, default: 0}
+  attributes.flag: {path: "$.flag", type: bool}
+"""
+
+
+@st.composite
+def date_texts(draw: st.DrawFn) -> str:
+    """ISO shapes with any digits (month 13, day 31 in February …), and other shapes."""
+    d = [draw(st.text(alphabet="0123456789", min_size=2, max_size=2)) for _ in range(6)]
+    year = draw(st.sampled_from(["2026", "1999", "0000", "9999"]))
+    return draw(
+        st.sampled_from(
+            [
+                f"{year}-{d[0]}-{d[1]} {d[2]}:{d[3]}:{d[4]}",
+                f" {year}-{d[0]}-{d[1]} {d[2]}:{d[3]}:{d[4]} ",
+                f"{year}{d[0]}{d[1]}{d[2]}{d[3]}{d[4]}",
+                f"{year}-{d[0]}-{d[1]}",
+                f"{d[1]}/{d[0]}/{year}",
+                f"{year}-{d[0]}-{d[1]}T{d[2]}:{d[3]}:{d[4]}",
+                "2026-02-13 10:00:00",
+                "2026-13-02 10:00:00",  # not ISO; the second format reads it
+            ]
+        )
+    )
+
+
+typed_values = (
+    date_texts()
+    | st.sampled_from(["12", " -7 ", "+3", "12.0", "1e3", "0x10", "１２", "是", " TRUE ", "off"])
+    | st.sampled_from(["", " ", "否", "maybe", "1", "0"])
+    | scalars
+)
+typed_records = st.fixed_dictionaries(
+    {"id": st.just("7")},
+    optional={key: typed_values for key in ("at", "sw", "day", "n", "flag")},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(record=typed_records)
+def test_inlined_types_map_as_the_rules_do(
+    tmp_path_factory: pytest.TempPathFactory, record: Any
+) -> None:
+    """Date-times whose first format is ISO-shaped (with more formats after it), whole
+    numbers and booleans, inlined: the same values, or the rules' error."""
+    typed = _typed(tmp_path_factory)
+    slow = outcome(typed._apply_rules, record)
+    fast = outcome(typed._fast, record)
+    if slow[0] == "ok":
+        assert fast == slow
+        for key, value in slow[1].get("attributes", {}).items():
+            assert type(fast[1]["attributes"][key]) is type(value)
+            if isinstance(value, datetime):
+                assert fast[1]["attributes"][key].tzinfo is value.tzinfo
+    else:
+        assert fast[0] != "ok"
+    assert outcome(typed.apply, record) == slow
+
+
+_TYPED: list[Mapping] = []
+
+
+def _typed(factory: pytest.TempPathFactory) -> Mapping:
+    if not _TYPED:
+        mapping = mapping_from(factory.mktemp("typed"), TYPED)
+        assert mapping._fast is not None
+        bound = [name.rstrip("0123456789") for name in mapping._fast.__globals__]
+        # every date-time, the number and the boolean are inlined, not called
+        assert (bound.count("fits"), bound.count("plain"), bound.count("true")) == (3, 1, 1)
+        _TYPED.append(mapping)
+    return _TYPED[0]
+
+
+def test_a_date_the_first_format_refuses_is_read_by_the_next(tmp_path: Path) -> None:
+    typed = mapping_from(tmp_path, TYPED)
+    record = {"id": "7", "sw": "2026-13-02 10:00:00", "at": "20260102030405"}
+    assert typed.apply(record) == typed._apply_rules(record)
+    assert typed.apply(record)["attributes"]["swapped"] == datetime(
+        2026, 2, 13, 10, tzinfo=LOCAL_ZONE
+    )
+    assert typed.apply(record)["attributes"]["at"] == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=LOCAL_ZONE
+    )
+
+
 def test_a_failing_record_reports_the_rules_error(everything: Mapping) -> None:
     with pytest.raises(MappingError) as caught:
         everything.apply({"id": "1", "type": "unknown", "text": "t"})
@@ -332,3 +428,45 @@ def assert_parses_like_strptime(text: str, fmt: str) -> None:
 )
 def test_other_text_is_read_by_strptime(text: str) -> None:
     assert_parses_like_strptime(text, "%Y-%m-%d %H:%M:%S")
+
+
+# --- the cursor column of a prepared XML record -------------------------------------
+
+READER = """
+name: reader
+direction: inbound
+source: xml
+target: service_matter
+namespaces: {hb: "urn:hb"}
+record: "//hb:Row"
+fields:
+  implementation_code: {path: "hb:code", required: true}
+  changed_at: {path: "hb:cd_time"}
+"""
+
+
+@pytest.mark.parametrize(
+    "children",
+    [
+        "<hb:code>1</hb:code><hb:cd_time>2026-01-05 09:30:00</hb:cd_time>",
+        "<hb:cd_time>first</hb:cd_time><hb:cd_time>second</hb:cd_time>",
+        "<hb:cd_time/><hb:cd_time>later</hb:cd_time>",
+        "<hb:cd_time><x/>tail</hb:cd_time>",
+        "<hb:code>no time</hb:code>",
+        "<cd_time>no namespace</cd_time>",
+        "",
+    ],
+)
+def test_a_prepared_record_reads_its_cursor_as_the_element_does(
+    tmp_path: Path, children: str
+) -> None:
+    mapping = mapping_from(tmp_path, READER)
+    element = etree.fromstring(f'<hb:Row xmlns:hb="urn:hb">{children}</hb:Row>')
+    prepared = mapping.prepare(element)
+    for path in ("hb:cd_time", "hb:code", "hb:other", "cd_time"):
+        read = mapping.reader(path)
+        assert (
+            read(prepared)
+            == read(element)
+            == (element.findtext(path.replace("hb:", "{urn:hb}")) or None)
+        )

@@ -138,3 +138,38 @@ def test_insert_spread_orders_rows_and_handles_empty_lists(engine: Engine) -> No
 def test_rows_of_the_wrong_width_are_refused(engine: Engine) -> None:
     with transaction(engine) as conn, pytest.raises(ValueError, match="2 values"):
         bulk.insert_rows(conn, service_matter_grams, ("gram", "implementation_code"), [("食品",)])
+
+
+def test_select_in_finds_the_stored_keys_in_as_many_statements_as_needed(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup of stored matters through the driver: every stored key found (none of
+    the others), however many statements the values take; no values, no statement."""
+    matters = [matter(str(n), f"食品经营许可{n}") for n in range(1, 12)]
+    store(engine, matters)
+    monkeypatch.setattr(bulk, "_variable_limit", lambda _conn: 4)
+    codes = [m.implementation_code for m in matters[::2]] + ["NOT-STORED-1", "NOT-STORED-2"]
+    names = ("implementation_code", "content_hash", "version_no")
+    with engine.connect() as conn:
+        found = bulk.select_in(conn, service_matters, names, "implementation_code", codes)
+        nothing = bulk.select_in(conn, service_matters, names, "implementation_code", [])
+    assert sorted(found) == sorted(
+        (m.implementation_code, encode_matter(m)[1], 1) for m in matters[::2]
+    )
+    assert nothing == []
+
+
+def test_a_change_time_written_twice_in_one_batch_is_the_same_text(engine: Engine) -> None:
+    """The current row and the version share one conversion of the change time (and of
+    `now`), on every database the same as the column type writes it."""
+    moment = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))
+    store(engine, [matter("1", "食品经营许可", changed_at=moment), matter("2", "药品零售许可")])
+    with engine.connect() as conn:
+        current = dict(
+            conn.execute(
+                select(service_matters.c.implementation_code, service_matters.c.changed_at)
+            ).all()
+        )
+        versions = matter_versions(conn, matter("1", "x").implementation_code)
+    assert current[matter("1", "x").implementation_code] == moment
+    assert versions[0]["valid_from"] == moment
