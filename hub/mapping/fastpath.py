@@ -135,73 +135,96 @@ class _Writer:
         if step.inline == "code":
             # as transforms.code_map for text codes; other values take the transform itself
             table, has_fallback, fallback = step.value
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, f"v = {self.bind('table', table)}.get(v, _MISSING)")
-            self.emit(indent + 1, "if v is _MISSING:")
+            missing = "raise _Fallback"
             if has_fallback:
-                self.emit(indent + 2, f"v = {self.bind('fallback', fallback)}")
-            else:
-                self.emit(indent + 2, "raise _Fallback")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {self.bind('step', step.run)}(v)")
+                missing = f"v = {self.bind('fallback', fallback)}"
+            self.text_or_step(
+                indent,
+                step,
+                [
+                    (0, f"v = {self.bind('table', table)}.get(v, _MISSING)"),
+                    (0, "if v is _MISSING:"),
+                    (1, missing),
+                ],
+            )
         elif step.inline == "regex":
             # as transforms.regex for text: the group of the first match, or None
             pattern, group = step.value
             if type(group) is not int:
                 raise TypeError("a regex group is a number")
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, f"m = {self.bind('search', pattern.search)}(v)")
-            self.emit(indent + 1, f"v = None if m is None else m.group({group})")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {self.bind('step', step.run)}(v)")
+            self.text_or_step(
+                indent,
+                step,
+                [
+                    (0, f"m = {self.bind('search', pattern.search)}(v)"),
+                    (0, f"v = None if m is None else m.group({group})"),
+                ],
+            )
         elif step.inline == "iso":
             # as transforms.parse_datetime for text of its first format's ISO shape (read as
             # local time in the zone); a date fromisoformat refuses raises, and the rules
             # then read it with the other formats or give their error
             fits, zone = step.value
             run = self.bind("step", step.run)
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, "s = v.strip()")
-            self.emit(indent + 1, f"if {self.bind('fits', fits)}(s) is None:")
-            self.emit(indent + 2, f"v = {run}(v)")
-            self.emit(indent + 1, "else:")
-            self.emit(indent + 2, "s = _from_iso(s)")
-            self.emit(indent + 2, f"v = _combine(s.date(), s.time(), {self.bind('zone', zone)})")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {run}(v)")
+            self.text_or_step(
+                indent,
+                step,
+                [
+                    (0, "s = v.strip()"),
+                    (0, f"if {self.bind('fits', fits)}(s) is None:"),
+                    (1, f"v = {run}(v)"),
+                    (0, "else:"),
+                    (1, "s = _from_iso(s)"),
+                    (1, f"v = _combine(s.date(), s.time(), {self.bind('zone', zone)})"),
+                ],
+                run,
+            )
         elif step.inline == "int":
             # as transforms.to_int for text that is a plain whole number once stripped
             run, plain = self.bind("step", step.run), self.bind("plain", step.value)
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, "s = v.strip()")
-            self.emit(indent + 1, f"v = _int(s) if {plain}(s) else {run}(v)")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {run}(v)")
+            self.text_or_step(
+                indent,
+                step,
+                [(0, "s = v.strip()"), (0, f"v = _int(s) if {plain}(s) else {run}(v)")],
+                run,
+            )
         elif step.inline == "bool":
             # as transforms.to_bool for text: the usual words, else the transform (which fails)
             true, false = step.value
             run = self.bind("step", step.run)
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, "s = v.strip().lower()")
-            self.emit(indent + 1, f"if s in {self.bind('true', true)}:")
-            self.emit(indent + 2, "v = True")
-            self.emit(indent + 1, f"elif s in {self.bind('false', false)}:")
-            self.emit(indent + 2, "v = False")
-            self.emit(indent + 1, "else:")
-            self.emit(indent + 2, f"v = {run}(v)")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {run}(v)")
+            self.text_or_step(
+                indent,
+                step,
+                [
+                    (0, "s = v.strip().lower()"),
+                    (0, f"if s in {self.bind('true', true)}:"),
+                    (1, "v = True"),
+                    (0, f"elif s in {self.bind('false', false)}:"),
+                    (1, "v = False"),
+                    (0, "else:"),
+                    (1, f"v = {run}(v)"),
+                ],
+                run,
+            )
         elif step.run is t.to_str:
             self.emit(indent, "if v is not None and type(v) is not str:")
             self.emit(indent + 1, f"v = {self.bind('step', step.run)}(v)")
         elif step.run in _TEXT_METHODS:
-            self.emit(indent, "if type(v) is str:")
-            self.emit(indent + 1, f"v = v.{_TEXT_METHODS[step.run]}()")
-            self.emit(indent, "elif v is not None:")
-            self.emit(indent + 1, f"v = {self.bind('step', step.run)}(v)")
+            self.text_or_step(indent, step, [(0, f"v = v.{_TEXT_METHODS[step.run]}()")])
         else:
             self.emit(indent, f"v = {self.bind('step', step.run)}(v)")
         return False
+
+    def text_or_step(
+        self, indent: int, step: Step, text: list[tuple[int, str]], run: str | None = None
+    ) -> None:
+        """Text gets the inlined lines (depth below the ``if``); any other value that is
+        not None gets the step's own callable, exactly as the rules would run it."""
+        self.emit(indent, "if type(v) is str:")
+        for depth, line in text:
+            self.emit(indent + 1 + depth, line)
+        self.emit(indent, "elif v is not None:")
+        self.emit(indent + 1, f"v = {run or self.bind('step', step.run)}(v)")
 
     def store(self, indent: int, keys: tuple[str, ...], known: bool) -> None:
         """As ``node.setdefault(key, {})`` down the parents, then the last key (None: skip)."""
