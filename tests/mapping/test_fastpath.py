@@ -219,7 +219,7 @@ def test_inlined_types_map_as_the_rules_do(
     typed = _typed(tmp_path_factory)
     slow = outcome(typed._apply_rules, record)
     fast = outcome(typed._fast, record)
-    if slow[0] == "ok":
+    if slow[0] == "ok" and not _gives_up(record):
         assert fast == slow
         for key, value in slow[1].get("attributes", {}).items():
             assert type(fast[1]["attributes"][key]) is type(value)
@@ -228,6 +228,25 @@ def test_inlined_types_map_as_the_rules_do(
     else:
         assert fast[0] != "ok"
     assert outcome(typed.apply, record) == slow
+
+
+#: The typed mapping's date-time fields and their first formats.
+_FIRST_FORMATS = {"at": "%Y-%m-%d %H:%M:%S", "sw": "%Y-%m-%d %H:%M:%S", "day": "%Y-%m-%d"}
+
+
+def _gives_up(record: Any) -> bool:
+    """The one case the fast path leaves to the rules by design: a date-time of its first
+    format's ISO shape that fromisoformat refuses (month 13 …), which a later format may
+    still read. Then it raises, and `apply` runs the rules (asserted below)."""
+    for key, first in _FIRST_FORMATS.items():
+        value = record.get(key)
+        fits = t.iso_first_shape([first])
+        if isinstance(value, str) and fits is not None and fits(value.strip()) is not None:
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                return True
+    return False
 
 
 _TYPED: list[Mapping] = []
