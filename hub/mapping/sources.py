@@ -286,11 +286,12 @@ class XmlSource(Source):
         wanted = self.child_tags
 
         def read(record: Any) -> Any:
-            if isinstance(record, XmlRecord):
-                if clark in wanted:  # prepare found it already: the same first child's text
-                    return record.texts.get(clark)
-                record = record.element
-            element = record
+            if not isinstance(record, XmlRecord):
+                element = record
+            elif clark in wanted:  # prepare found it already: the same first child's text
+                return record.texts.get(clark)
+            else:
+                element = record.element
             if isinstance(element, etree._ElementTree):
                 element = element.getroot()
             if not isinstance(element, etree._Element):

@@ -47,8 +47,8 @@ Transform = Callable[[Any], Any]
 _MAX_EXPONENT = 30
 
 _PLAIN_INT = re.compile(r"[+-]?[0-9]{1,30}")
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "on", "是", "真", "对"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "off", "否", "假", "错"})
+TRUE_TEXTS = frozenset({"true", "t", "yes", "y", "1", "on", "是", "真", "对"})
+FALSE_TEXTS = frozenset({"false", "f", "no", "n", "0", "off", "否", "假", "错"})
 
 
 def _fail(reason: str) -> MappingError:
@@ -119,9 +119,9 @@ def to_bool(value: Any) -> Any:
         return bool(value)
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in _TRUE:
+        if text in TRUE_TEXTS:
             return True
-        if text in _FALSE:
+        if text in FALSE_TEXTS:
             return False
     raise _fail("不是有效的是/否值 (not a boolean: use true/false, 1/0, 是/否)")
 
@@ -164,9 +164,7 @@ def _parser(fmt: str) -> Callable[[str], datetime]:
 def iso_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
     """For one ISO-shaped format: the test that text has that shape (then fromisoformat
     reads it as strptime would, as a naive moment); else None."""
-    if len(formats) != 1 or formats[0] not in _ISO_FAST:
-        return None
-    return _ISO_FAST[formats[0]].fullmatch
+    return iso_first_shape(formats) if len(formats) == 1 else None
 
 
 def iso_first_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
@@ -180,10 +178,8 @@ def iso_first_shape(formats: Sequence[str]) -> Callable[[str], Any] | None:
     return _ISO_FAST[formats[0]].fullmatch
 
 
-#: What to_int reads with int() alone, once stripped; what to_bool reads as true / false,
-#: once stripped and lower-cased (for the fast path, which inlines those cases).
+#: What to_int reads with int() alone, once stripped (for the fast path, which inlines it).
 plain_int = _PLAIN_INT.fullmatch
-TRUE_TEXTS, FALSE_TEXTS = _TRUE, _FALSE
 
 
 def _fitting(parsers: Sequence[Callable[[str], datetime]]) -> Callable[[str], datetime]:
