@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from hub.bus.runner import start_bus
             from hub.services.sweeper import Sweeper
 
-            state.bus = start_bus(engine, settings, state.runtime().handlers())
+            state.run_flow_here(start_bus(engine, settings, state.runtime().handlers()))
             if settings.sweep_seconds > 0:
                 state.sweeper = Sweeper(state.runtime(), settings.sweep_seconds).start()
         yield

@@ -19,6 +19,7 @@ from hub.services.intake import (
     NewOrder,
     PreparedOrder,
     Receipt,
+    RouteOnReceipt,
     prepare_orders,
     write_orders,
 )
@@ -68,9 +69,12 @@ class SubmissionWriter:
     """The two halves of a group-committed intake batch (see GroupCommitter)."""
 
     def __init__(self, engine: Engine, catalogue: CatalogueCache, settings: Settings) -> None:
+        self.engine = engine
         self._serials = SerialBlocks(engine)
         self._catalogue = catalogue
         self._settings = settings
+        #: Set where this process runs the flow (the embedded worker): see write_orders.
+        self.route: RouteOnReceipt | None = None
 
     def prepare(self, jobs: list[SubmitJob]) -> list[PreparedJob]:
         orders = prepare_orders(
@@ -102,7 +106,7 @@ class SubmissionWriter:
             else:
                 first_in_batch[key] = index
         fresh = [i for i in range(len(batch)) if outcomes[i] is None]
-        written = write_orders(conn, [batch[i].order for i in fresh])
+        written = write_orders(conn, [batch[i].order for i in fresh], self.route)
         records = []
         for index, result in zip(fresh, written, strict=True):
             item = batch[index]
@@ -122,10 +126,9 @@ def _decided(outcome: Outcome | None) -> Outcome:
 
 
 def intake_committer(
-    engine: Engine, catalogue: CatalogueCache, settings: Settings, run: Runner
+    writer: SubmissionWriter, run: Runner
 ) -> GroupCommitter[SubmitJob, list[PreparedJob], Outcome]:
-    writer = SubmissionWriter(engine, catalogue, settings)
-    return GroupCommitter(engine, writer.prepare, writer.write, run)
+    return GroupCommitter(writer.engine, writer.prepare, writer.write, run)
 
 
 async def submit_job(

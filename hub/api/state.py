@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.errors import ApiError
-from hub.api.intake_writer import Outcome, PreparedJob, SubmitJob, intake_committer
+from hub.api.intake_writer import (
+    Outcome,
+    PreparedJob,
+    SubmissionWriter,
+    SubmitJob,
+    intake_committer,
+)
 from hub.api.key_cache import KeyCache
 from hub.api.throttle import FailureThrottle
 from hub.bus.runner import BusRunner
@@ -37,6 +43,7 @@ class HubState:
     engine: Engine
     catalogue: CatalogueCache
     inline_db: bool = field(init=False)
+    writer: SubmissionWriter = field(init=False)
     intake: GroupCommitter[SubmitJob, list[PreparedJob], Outcome] = field(init=False)
     keys: KeyCache = field(init=False)
     query_code_failures: FailureThrottle = field(default_factory=FailureThrottle)
@@ -44,7 +51,8 @@ class HubState:
     def __post_init__(self) -> None:
         self.inline_db = is_sqlite(self.engine)
         self.keys = KeyCache(self.engine)
-        self.intake = intake_committer(self.engine, self.catalogue, self.settings, self.run)
+        self.writer = SubmissionWriter(self.engine, self.catalogue, self.settings)
+        self.intake = intake_committer(self.writer, self.run)
 
     flow: FlowRuntime | None = field(default=None, init=False)
     bus: BusRunner | None = field(default=None, init=False)
@@ -56,14 +64,25 @@ class HubState:
             self.flow = FlowRuntime(self.settings, self.engine, catalogue=self.catalogue)
         return self.flow
 
+    def run_flow_here(self, bus: BusRunner) -> None:
+        """This process runs the flow on `bus` (the embedded worker): the intake routes
+        its new orders in its own transaction (FlowRuntime.route_on_receipt)."""
+        self.bus = bus
+        self.writer.route = self.runtime().route_on_receipt
+
+    def stop_flow(self) -> None:
+        self.writer.route = None
+        if self.bus is not None:
+            self.bus.stop()
+            self.bus = None
+
     def workflow_context(self) -> WorkflowContext:
         return self.runtime().context()
 
     def close(self) -> None:
         if self.sweeper is not None:
             self.sweeper.stop()
-        if self.bus is not None:
-            self.bus.stop()
+        self.stop_flow()
         if self.flow is not None:
             self.flow.close()
         self.intake.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -213,12 +214,21 @@ def _duplicate(wo_no: str) -> IntakeError:
     )
 
 
-def write_orders(conn: Connection, prepared: list[PreparedOrder]) -> list[Receipt | IntakeError]:
+#: Routes orders just written in the given transaction; returns the numbers it routed.
+RouteOnReceipt = Callable[[Connection, list[dict[str, Any]]], set[str]]
+
+
+def write_orders(
+    conn: Connection, prepared: list[PreparedOrder], route: RouteOnReceipt | None = None
+) -> list[Receipt | IntakeError]:
     """Insert prepared orders with one statement per table (group commit).
 
     Each order gets its row, its first event and its outbox row, all in the caller's
     transaction. An order whose (source_system, external_id) was received before, or
     earlier in this batch, is refused with the number it duplicates.
+
+    `route`: where this process runs the flow, the orders are routed in the same
+    transaction; an order routed so needs no message to the route queue.
     """
     keys = {p.external_key for p in prepared if p.external_key}
     known = repo.find_by_external_ids(conn, list(keys))
@@ -236,7 +246,10 @@ def write_orders(conn: Connection, prepared: list[PreparedOrder]) -> list[Receip
     if accepted:
         repo.insert_work_orders(conn, [p.row for p in accepted])
         repo.insert_events(conn, [p.event for p in accepted])
-        insert_outbox(conn, [p.outbox for p in accepted])
+        routed = route(conn, [p.row for p in accepted]) if route is not None else set()
+        announced = [p.outbox for p in accepted if p.receipt.wo_no not in routed]
+        if announced:
+            insert_outbox(conn, announced)
     return results
 
 

@@ -8,10 +8,11 @@ left in the response centre's manual triage queue. Routing an order twice does n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, select
 
@@ -23,13 +24,15 @@ from hub.services.catalogue import Catalogue
 from hub.services.intake import NewOrder, receive_many
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
-from hub.store.db import transaction
+from hub.store.db import savepoint, transaction
 from hub.store.schema import work_orders
 from hub.workflow import actions
 from hub.workflow.actions import NewAssignment, SlaClock
 from hub.workflow.dispatch_policy import DispatchPolicy
 from hub.workflow.duplicates import OrderSummary, find_duplicate, summary_of
 from hub.workflow.triage import Dispatch, Emergency, Manual, OutOfScope, Split, triage
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "system:router"
 MANUAL_QUEUE = "manual"
@@ -72,47 +75,75 @@ class Router:
         other is stored and can be merged into). One outcome per number, in order."""
         now = utcnow()
         outcomes: dict[str, Routed | Exception] = {}
-        decided: list[tuple[WorkOrder, actions.Change]] = []
-        kinds: dict[str, Routed] = {}
-        later: list[str] = []
-        batch: list[OrderSummary] = []
         with self.engine.connect() as conn:
             orders = repo.get_work_orders(conn, list(wo_nos))
+            pending: list[WorkOrder] = []
             for wo_no in dict.fromkeys(wo_nos):
                 order = orders.get(wo_no)
                 if order is None:
                     outcomes[wo_no] = workflow.NotFound(wo_no)
-                    continue
-                if order.status is not WorkOrderState.RECEIVED or order.triage_queue:
+                elif order.status is not WorkOrderState.RECEIVED or order.triage_queue:
                     outcomes[wo_no] = "skipped"
-                    continue
-                try:
-                    kind, change = self._decide(conn, order, now, batch)
-                except _TwinInBatch:
-                    later.append(wo_no)
-                    continue
-                except Exception as exc:  # this order's outcome; the others go on
-                    outcomes[wo_no] = exc
-                    continue
-                decided.append((order, change))
-                kinds[wo_no] = kind
-                if kind == "dispatched":
-                    routed = {
-                        "category_code": change.fields.get("category_code", order.category_code)
-                    }
-                    batch.append(summary_of(order.model_copy(update=routed)))
+                else:
+                    pending.append(order)
+            batch = self._decide_all(conn, pending, now)
+        outcomes.update(batch.failed)
+        later = batch.later
         try:
             with transaction(self.engine) as conn:
-                workflow.write_many(conn, decided, now, self.claims)
-            outcomes.update(kinds)
+                workflow.write_many(conn, batch.decided, now, self.claims)
+            outcomes.update(batch.kinds)
         except workflow.Conflict:
-            later = list(kinds) + later
+            later = list(batch.kinds) + later
         for wo_no in later:
             try:
                 outcomes[wo_no] = self.route(wo_no)
             except Exception as exc:  # this order's outcome; the others go on
                 outcomes[wo_no] = exc
         return [outcomes[wo_no] for wo_no in wo_nos]
+
+    def route_received(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Route orders the intake has just written in `conn`'s transaction, in that same
+        transaction; returns the numbers routed.
+
+        The rest — an order that may repeat another of the same batch, one whose decision
+        failed, all of them if their write fails — are left received, for the route
+        queue, exactly as if this had not been tried; the intake itself never fails here.
+        """
+        now = utcnow()
+        batch = self._decide_all(conn, [repo.order_from_row(row) for row in rows], now)
+        for wo_no, exc in batch.failed.items():
+            log.warning("order %s: not routed on receipt (%s); left to the route queue", wo_no, exc)
+        if not batch.decided:
+            return set()
+        try:
+            with savepoint(conn):
+                workflow.write_many(conn, batch.decided, now, self.claims)
+        except Exception as exc:  # the orders stay received: the route queue has them
+            log.warning("routing on receipt failed (%s); left to the route queue", exc)
+            return set()
+        return set(batch.kinds)
+
+    def _decide_all(self, conn: Connection, orders: Sequence[WorkOrder], now: datetime) -> _Batch:
+        """Decide each order in turn; a likely twin of one decided before it in the same
+        batch waits for `later` (once that one is stored it can be merged into)."""
+        batch = _Batch()
+        summaries: list[OrderSummary] = []
+        for order in orders:
+            try:
+                kind, change = self._decide(conn, order, now, summaries)
+            except _TwinInBatch:
+                batch.later.append(order.wo_no)
+                continue
+            except Exception as exc:  # this order's outcome; the others go on
+                batch.failed[order.wo_no] = exc
+                continue
+            batch.decided.append((order, change))
+            batch.kinds[order.wo_no] = kind
+            if kind == "dispatched":
+                routed = {"category_code": change.fields.get("category_code", order.category_code)}
+                summaries.append(summary_of(order.model_copy(update=routed)))
+        return batch
 
     def _decide(
         self,
@@ -282,6 +313,16 @@ class Router:
             .values(parent_wo_no=order.wo_no)
         )
         return children
+
+
+@dataclass
+class _Batch:
+    """Orders decided together: their changes, outcomes, failures and those put off."""
+
+    decided: list[tuple[WorkOrder, actions.Change]] = field(default_factory=list)
+    kinds: dict[str, Routed] = field(default_factory=dict)
+    failed: dict[str, Exception] = field(default_factory=dict)
+    later: list[str] = field(default_factory=list)
 
 
 class _TwinInBatch(Exception):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, delete, select
 
 from hub.bus.consumer import Batch, Defer, Handler, Message, Outcomes
 from hub.config import Settings
@@ -143,6 +143,12 @@ class FlowRuntime:
         for name in self.pool.names():
             table[f"dispatch.{name}"] = dispatch
         return table
+
+    def route_on_receipt(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """For the intake of a process that runs the flow: route its new orders in the
+        intake's own transaction (see Router.route_received) — no route message, no second
+        read and write of each order, one bus hop less on the way to the department."""
+        return self.router(self.dispatcher.claims).route_received(conn, rows)
 
     def _on_received_batch(self, messages: list[Message]) -> Outcomes:
         outcomes, valid = _with_order_numbers(messages)

@@ -170,6 +170,20 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
 
 
 @contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A part of the caller's transaction that can fail alone: on an error its writes are
+    rolled back, and so are the after_commit actions it registered; the error is raised."""
+    registered = conn.info.setdefault(_AFTER_COMMIT, [])
+    before = len(registered)
+    try:
+        with conn.begin_nested():
+            yield
+    except BaseException:
+        del registered[before:]
+        raise
+
+
+@contextmanager
 def _committed(engine: Engine) -> Iterator[tuple[Connection, list[Callable[[], None]]]]:
     """A transaction, and (filled as it ends) the after_commit actions it gathered; the
     caller runs them only if the commit succeeds."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -138,6 +140,24 @@ def _row_to_order(
         children=children or [],
         merged=merged or [],
     )
+
+
+#: Columns a row has only once the order moves on (absent from a newly received row).
+_LATER_COLUMNS = (
+    "reply",
+    "revisit",
+    "parent_wo_no",
+    "duplicate_of",
+    "closed_at",
+    "triage_queue",
+    "supervision",
+)
+
+
+def order_from_row(row: Mapping[str, Any]) -> WorkOrder:
+    """The order a row written in this transaction holds (the intake's rows), without
+    reading it back; it has no assignments or linked orders yet."""
+    return _row_to_order(SimpleNamespace(**dict.fromkeys(_LATER_COLUMNS), **row), [])
 
 
 # Built once: a statement built per call costs more than running it (a bus batch of one

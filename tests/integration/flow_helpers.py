@@ -143,10 +143,8 @@ def running_hub(
             hub = Hub(settings, client, runtime, sandbox)
             if bus:
                 hub.bus = start_bus(runtime.engine, settings, runtime.handlers())
-                state.bus = hub.bus
+                state.run_flow_here(hub.bus)  # as the embedded worker runs
             try:
                 yield hub
             finally:
-                if hub.bus is not None:
-                    hub.bus.stop()
-                    state.bus = None
+                state.stop_flow()

@@ -20,11 +20,18 @@ def listening_sockets(supervisor: int, port: int) -> list[set[str]]:
         if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # LISTEN
             inodes.add(fields[9])
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
-    held = []
-    for child in children:
-        links = {str(p.readlink()) for p in Path(f"/proc/{child}/fd").iterdir()}
-        held.append({inode for inode in inodes if f"socket:[{inode}]" in links})
-    return held
+    return [{i for i in inodes if f"socket:[{i}]" in open_files(child)} for child in children]
+
+
+def open_files(pid: str) -> set[str]:
+    """What the process's descriptors point at; one closed while listed is skipped."""
+    links = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            links.add(str(fd.readlink()))
+        except FileNotFoundError:  # closed meanwhile (a request's connection)
+            continue
+    return links
 
 
 def one_socket_each(held: list[set[str]]) -> bool:

@@ -30,8 +30,9 @@ from hub.services.intake import (
 )
 from hub.store import api_keys, idempotency
 from hub.store import work_orders as repo
-from hub.store.db import make_engine, transaction
+from hub.store.db import after_commit, make_engine, savepoint, transaction
 from hub.store.migrate import alembic_config, current_revision, upgrade
+from hub.store.outbox import outbox_row
 from hub.store.schema import api_keys as api_keys_table
 from hub.store.schema import events, idempotency_keys, outbox, work_orders
 
@@ -616,3 +617,22 @@ def test_migrations_build_exactly_the_declared_schema(engine: Engine) -> None:
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_a_failed_savepoint_drops_its_writes_and_its_after_commit_actions(engine: Engine) -> None:
+    """What a savepoint wrote and registered goes when it fails; the rest commits."""
+    ran: list[str] = []
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        conn.execute(outbox.insert(), outbox_row("t.kept", "kept", {}, now))
+        after_commit(conn, lambda: ran.append("kept"))
+        with pytest.raises(RuntimeError), savepoint(conn):
+            conn.execute(outbox.insert(), outbox_row("t.dropped", "dropped", {}, now))
+            after_commit(conn, lambda: ran.append("dropped"))
+            raise RuntimeError("the part fails")
+        with savepoint(conn):
+            after_commit(conn, lambda: ran.append("after"))
+    with engine.connect() as conn:
+        keys = conn.execute(select(outbox.c.key).where(outbox.c.topic.like("t.%"))).scalars()
+        assert list(keys) == ["kept"]
+    assert ran == ["kept", "after"]

@@ -1,0 +1,108 @@
+"""Where a process runs the flow (the embedded worker), its intake routes new orders in the
+intake's own transaction: no route message, still one task each; an order it cannot route
+there (a likely repeat of another in the same batch, a failed write) is left received with
+its route message, and the intake itself never fails for it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from flow_helpers import LAMP, Hub
+from sqlalchemy import Connection, select
+from test_flow_batches import KINDS, tasks_per_order
+
+from hub.model.base import utcnow
+from hub.model.work_order import WorkOrderSubmission
+from hub.services import routing
+from hub.services.intake import TOPIC_RECEIVED, NewOrder, prepare_orders, write_orders
+from hub.store.db import transaction
+from hub.store.schema import assignments, outbox
+from hub.store.work_orders import allocate_serials
+
+pytest_plugins = ["flow_fixtures"]
+
+REPEAT = {**LAMP, "content": "前进村东头那三盏路灯还是不亮，晚上走路很黑。"}
+
+
+def route_messages(hub: Hub, wo_nos: list[str]) -> Counter[str]:
+    """Route-queue messages in the outbox, per order number."""
+    with hub.runtime.engine.connect() as conn:
+        keys = conn.execute(select(outbox.c.key).where(outbox.c.topic == TOPIC_RECEIVED))
+        return Counter(key for key in keys.scalars() if key in wo_nos)
+
+
+def assignment_count(hub: Hub, wo_no: str) -> int:
+    with hub.runtime.engine.connect() as conn:
+        found = conn.execute(select(assignments.c.id).where(assignments.c.wo_no == wo_no))
+        return len(found.all())
+
+
+def receive_together(hub: Hub, bodies: list[dict[str, Any]]) -> list[str]:
+    """Several orders written by one intake batch, routed on receipt."""
+    with transaction(hub.runtime.engine) as conn:
+        prepared = prepare_orders(
+            [NewOrder(WorkOrderSubmission.model_validate(b), "test") for b in bodies],
+            allocate_serials(conn, len(bodies)),
+            catalogue=hub.runtime.catalogue,
+            now=utcnow(),
+            response_minutes=30,
+        )
+        write_orders(conn, prepared, hub.runtime.route_on_receipt)
+    return [p.receipt.wo_no for p in prepared]
+
+
+def test_orders_are_routed_by_the_intake_and_delivered_once(hub: Hub, keys: Any) -> None:
+    wo_nos = [
+        hub.complaint(keys.staff, category, f"{title}{n}", f"{content}（第{n}件）")
+        for n in range(2)
+        for category, title, content in KINDS
+    ]
+    for wo_no in wo_nos:
+        order = hub.wait_for(
+            keys.staff,
+            wo_no,
+            lambda o: [a["delivery_state"] for a in o["assignments"]] == ["delivered"],
+        )
+        assert order["status"] == "dispatched"
+        actions = [e["action"] for e in hub.timeline(wo_no)["events"]]
+        assert actions[0] == "received" and actions.count("dispatched") == 1
+    assert route_messages(hub, wo_nos) == Counter()  # routed in the intake's transaction
+    assert tasks_per_order(hub) == Counter(wo_nos)
+
+
+def test_a_repeat_in_the_same_intake_batch_is_left_to_the_route_queue(
+    quiet_hub: Hub, keys: Any
+) -> None:
+    hub = quiet_hub
+    first, second = receive_together(hub, [LAMP, REPEAT])
+    assert hub.order(keys.staff, first)["status"] == "triaged"  # routed, to be sent
+    assert hub.order(keys.staff, second)["status"] == "received"
+    assert route_messages(hub, [first, second]) == Counter({second: 1})
+    assert hub.runtime.router().route_many([second]) == ["merged"]
+    assert hub.order(keys.staff, second)["duplicate_of"] == first
+
+
+def test_a_failed_routing_write_leaves_the_orders_received_and_the_intake_whole(
+    quiet_hub: Hub, keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = quiet_hub
+    real_write_many = routing.workflow.write_many
+
+    def written_then_failed(conn: Connection, decided: Any, now: Any, claims: Any = None) -> None:
+        real_write_many(conn, decided, now, claims)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(routing.workflow, "write_many", written_then_failed)
+    state = hub.client.app.state.hub  # type: ignore[attr-defined]
+    state.writer.route = hub.runtime.route_on_receipt
+    wo_no = hub.submit(keys.portal, **LAMP)["wo_no"]  # 201: received all the same
+    assert hub.order(keys.staff, wo_no)["status"] == "received"
+    assert assignment_count(hub, wo_no) == 0  # the routing write was rolled back, alone
+    assert [e["action"] for e in hub.timeline(wo_no)["events"]] == ["received"]
+    assert route_messages(hub, [wo_no]) == Counter({wo_no: 1})
+
+    monkeypatch.setattr(routing.workflow, "write_many", real_write_many)
+    assert hub.runtime.router().route_many([wo_no]) == ["dispatched"]
+    assert assignment_count(hub, wo_no) == 1
