@@ -7,7 +7,9 @@ way triage folds the request text, so full-width input and ASCII case never deci
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -70,6 +72,20 @@ class KeywordRule(PolicyModel):
     keywords: list[Keyword] = Field(default_factory=list)
     requires: list[Keyword] = Field(default_factory=list)
     ignore_phrases: list[Keyword] = Field(default_factory=list)
+
+    # Every order is checked against every rule: one search per list, not one per word.
+    @cached_property
+    def any_keyword(self) -> re.Pattern[str]:
+        return any_of(self.keywords)
+
+    @cached_property
+    def any_required(self) -> re.Pattern[str]:
+        return any_of(self.requires)
+
+
+def any_of(words: list[str]) -> re.Pattern[str]:
+    """A pattern that finds any of `words` (none: never matches)."""
+    return re.compile("|".join(map(re.escape, words)) or "(?!)")
 
 
 class EmergencyRule(KeywordRule):

@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 
 from hub.model.codes import AssignmentRole, OrgTier
 from hub.model.org_unit import Category, Hotline, OrgUnit
-from hub.workflow.dispatch_policy import Area, DispatchPolicy, KeywordRule, fold
+from hub.workflow.dispatch_policy import Area, DispatchPolicy, KeywordRule, any_of, fold
 from hub.workflow.geo import in_ring
 
 # --- inputs ---------------------------------------------------------------------------
@@ -224,9 +224,9 @@ def _blank(text: str, phrases: Iterable[str]) -> str:
 
 def _rule_fires(rule: KeywordRule, text: str) -> bool:
     text = _blank(text, rule.ignore_phrases)
-    if not any(k in text for k in rule.keywords):
+    if rule.any_keyword.search(text) is None:
         return False
-    return not rule.requires or any(k in text for k in rule.requires)
+    return not rule.requires or rule.any_required.search(text) is not None
 
 
 def _occurrences(text: str, keyword: str) -> Iterable[int]:
@@ -293,25 +293,52 @@ def _keyword_index(catalogue: CatalogueLike, policy: DispatchPolicy) -> dict[str
     return index
 
 
+@dataclass(frozen=True)
+class _Matcher:
+    """All of an index's keywords in one pattern: at each position, the longest keyword
+    that starts there (a shorter one starting there lies inside it and never counts)."""
+
+    pattern: re.Pattern[str]
+    codes: dict[str, tuple[str, ...]]  # keyword → the categories listing it, sorted
+
+
+#: The matcher of the last keyword index, built once per index like the index itself.
+_MATCHER_CACHE: list[tuple[Mapping[str, tuple[str, ...]], _Matcher]] = []
+
+
+def _matcher(index: Mapping[str, tuple[str, ...]]) -> _Matcher:
+    for cached_index, matcher in _MATCHER_CACHE:
+        if cached_index is index:
+            return matcher
+    codes: dict[str, list[str]] = {}
+    for code in sorted(index):
+        for word in index[code]:
+            codes.setdefault(word, []).append(code)
+    longest_first = sorted(codes, key=lambda w: (-len(w), w))
+    alternatives = any_of(longest_first).pattern
+    matcher = _Matcher(re.compile(f"(?=({alternatives}))"), {w: tuple(c) for w, c in codes.items()})
+    _MATCHER_CACHE[:] = [(index, matcher)]
+    return matcher
+
+
 def _clause_hits(
     text: str, index: Mapping[str, tuple[str, ...]], supporting: frozenset[str]
 ) -> dict[str, tuple[int, list[str]]]:
-    """category → (first position, distinct counted keywords) for one folded clause."""
-    hits = [
-        (start, start + len(word), word, code)
-        for code, words in index.items()
-        for word in words
-        if word in text
-        for start in _occurrences(text, word)
+    """category → (first position, distinct counted keywords) for one folded clause.
+
+    A keyword inside a longer one that matched (所在 inside 所在地) does not count."""
+    matcher = _matcher(index)
+    spans = [
+        (m.start(), m.start() + len(m.group(1)), m.group(1)) for m in matcher.pattern.finditer(text)
     ]
-    spans = {(s, e) for s, e, _, _ in hits}
     found: dict[str, tuple[int, list[str]]] = {}
-    for start, end, word, code in sorted(hits):
-        if any(s <= start and end <= e and e - s > end - start for s, e in spans):
-            continue  # inside a longer matched keyword
-        first, words = found.get(code, (start, []))
-        if word not in words:
-            found[code] = (first, [*words, word])
+    for start, end, word in spans:
+        if any(s <= start and end <= e and e - s > end - start for s, e, _ in spans):
+            continue
+        for code in matcher.codes[word]:
+            first, words = found.get(code, (start, []))
+            if word not in words:
+                found[code] = (first, [*words, word])
     return {
         code: entry for code, entry in found.items() if any(w not in supporting for w in entry[1])
     }

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.config import REPO_ROOT
 from hub.model.codes import AssignmentRole, OrgTier, WorkOrderState
@@ -22,6 +24,8 @@ from hub.workflow.triage import (
     OutOfScope,
     Split,
     TriageOutcome,
+    _clause_hits,
+    _keyword_index,
     delivery_unit,
     outcome_data,
     triage,
@@ -839,3 +843,46 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         load_dispatch_policy(path)
     assert caught.value.line is not None and caught.value.line >= 4
     assert "syntax error" in caught.value.message
+
+
+def every_hit(
+    text: str, index: dict[str, tuple[str, ...]], supporting: frozenset[str]
+) -> dict[str, tuple[int, list[str]]]:
+    """The keyword hits by their definition, the slow way: every occurrence of every
+    keyword of every category, less those inside a longer matched keyword."""
+    hits = []
+    for code, words in index.items():
+        for word in words:
+            start = text.find(word)
+            while start >= 0:
+                hits.append((start, start + len(word), word, code))
+                start = text.find(word, start + 1)
+    spans = {(s, e) for s, e, _, _ in hits}
+    found: dict[str, tuple[int, list[str]]] = {}
+    for start, end, word, code in sorted(hits):
+        if any(s <= start and end <= e and e - s > end - start for s, e in spans):
+            continue
+        first, words = found.get(code, (start, []))
+        if word not in words:
+            found[code] = (first, [*words, word])
+    return {c: entry for c, entry in found.items() if any(w not in supporting for w in entry[1])}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_one_pattern_finds_the_hits_every_keyword_would(
+    data: st.DataObject, catalogue: Catalogue, policy: DispatchPolicy
+) -> None:
+    """Clauses made of shipped keywords, their pieces and filler: the single pattern finds
+    exactly what searching for each keyword finds (overlaps and nested keywords too)."""
+    index = _keyword_index(catalogue, policy)
+    words = sorted({w for ws in index.values() for w in ws})
+    piece = st.one_of(
+        st.sampled_from(words),
+        st.sampled_from(words).map(lambda w: w[: max(1, len(w) - 1)]),
+        st.sampled_from(words).map(lambda w: w[1:]),
+        st.text(alphabet="的了在路口村镇，街道", max_size=3),
+    )
+    text = "".join(data.draw(st.lists(piece, max_size=8)))
+    supporting = frozenset(policy.scoring.supporting_keywords)
+    assert _clause_hits(text, index, supporting) == every_hit(text, index, supporting)
