@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,14 @@ from hub.services.intake import (
     PreparedOrder,
     Receipt,
     RouteOnReceipt,
+    WriteRouting,
     prepare_orders,
     write_orders,
 )
 from hub.store.idempotency import StoredResponse, find_response, save_responses
 from hub.store.serials import SerialBlocks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,12 @@ class PreparedJob:
     body: Any
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    jobs: list[PreparedJob]
+    routing: WriteRouting | None = None
+
+
 class SubmissionWriter:
     """The two halves of a group-committed intake batch (see GroupCommitter)."""
 
@@ -76,7 +86,7 @@ class SubmissionWriter:
         #: Set where this process runs the flow (the embedded worker): see write_orders.
         self.route: RouteOnReceipt | None = None
 
-    def prepare(self, jobs: list[SubmitJob]) -> list[PreparedJob]:
+    def prepare(self, jobs: list[SubmitJob]) -> PreparedBatch:
         orders = prepare_orders(
             [job.order for job in jobs],
             self._serials.take(len(jobs)),
@@ -84,12 +94,26 @@ class SubmissionWriter:
             now=utcnow(),
             response_minutes=self._settings.response_minutes,
         )
-        return [
+        routing = self._routing([o.row for o in orders])
+        prepared = [
             PreparedJob(job, o, job.render(o.receipt)) for job, o in zip(jobs, orders, strict=True)
         ]
+        return PreparedBatch(prepared, routing)
 
-    def write(self, conn: Connection, batch: list[PreparedJob]) -> list[Outcome]:
+    def _routing(self, rows: list[dict[str, Any]]) -> WriteRouting | None:
+        """The batch's routing on receipt, if this process routes; never the intake's
+        failure: unrouted orders go to the route queue."""
+        if self.route is None:
+            return None
+        try:
+            return self.route(rows)
+        except Exception as exc:
+            log.warning("routing on receipt not decided (%s); left to the route queue", exc)
+            return None
+
+    def write(self, conn: Connection, prepared: PreparedBatch) -> list[Outcome]:
         """Replays for known idempotency keys; the rest written with their key records."""
+        batch = prepared.jobs
         outcomes: list[Outcome | None] = [None] * len(batch)
         first_in_batch: dict[tuple[int, str], int] = {}
         for index, item in enumerate(batch):
@@ -106,7 +130,7 @@ class SubmissionWriter:
             else:
                 first_in_batch[key] = index
         fresh = [i for i in range(len(batch)) if outcomes[i] is None]
-        written = write_orders(conn, [batch[i].order for i in fresh], self.route)
+        written = write_orders(conn, [batch[i].order for i in fresh], prepared.routing)
         records = []
         for index, result in zip(fresh, written, strict=True):
             item = batch[index]
@@ -127,12 +151,12 @@ def _decided(outcome: Outcome | None) -> Outcome:
 
 def intake_committer(
     writer: SubmissionWriter, run: Runner
-) -> GroupCommitter[SubmitJob, list[PreparedJob], Outcome]:
+) -> GroupCommitter[SubmitJob, PreparedBatch, Outcome]:
     return GroupCommitter(writer.engine, writer.prepare, writer.write, run)
 
 
 async def submit_job(
-    committer: GroupCommitter[SubmitJob, list[PreparedJob], Outcome], job: SubmitJob
+    committer: GroupCommitter[SubmitJob, PreparedBatch, Outcome], job: SubmitJob
 ) -> Submitted:
     """Queue the job, wait for its commit; a refused job raises its error."""
     outcome = await committer.submit(job)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.errors import ApiError
 from hub.api.intake_writer import (
     Outcome,
-    PreparedJob,
+    PreparedBatch,
     SubmissionWriter,
     SubmitJob,
     intake_committer,
@@ -44,7 +44,7 @@ class HubState:
     catalogue: CatalogueCache
     inline_db: bool = field(init=False)
     writer: SubmissionWriter = field(init=False)
-    intake: GroupCommitter[SubmitJob, list[PreparedJob], Outcome] = field(init=False)
+    intake: GroupCommitter[SubmitJob, PreparedBatch, Outcome] = field(init=False)
     keys: KeyCache = field(init=False)
     query_code_failures: FailureThrottle = field(default_factory=FailureThrottle)
 

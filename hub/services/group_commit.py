@@ -75,7 +75,9 @@ class GroupCommitter(Generic[J, P, R]):
 
     async def _process(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:
-            prepared = self._prepare([job for job, _ in batch])
+            jobs = [job for job, _ in batch]
+            # `run`: preparing may read (e.g. routing on receipt); no lock is held yet.
+            prepared = await self._run(lambda: self._prepare(jobs))
             # Requests keep arriving while we wait for the slot; they form the next batch.
             async with writer_slot(self._engine):
                 results = await self._run(lambda: self._write(prepared))

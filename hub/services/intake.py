@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,12 +214,15 @@ def _duplicate(wo_no: str) -> IntakeError:
     )
 
 
-#: Routes orders just written in the given transaction; returns the numbers it routed.
-RouteOnReceipt = Callable[[Connection, list[dict[str, Any]]], set[str]]
+#: Writes routing decided beforehand for orders written in the given transaction (those
+#: of the given numbers); returns the numbers it routed.
+WriteRouting = Callable[[Connection, Collection[str]], set[str]]
+#: Decides the routing of new orders (their rows) before their write, outside the lock.
+RouteOnReceipt = Callable[[list[dict[str, Any]]], WriteRouting]
 
 
 def write_orders(
-    conn: Connection, prepared: list[PreparedOrder], route: RouteOnReceipt | None = None
+    conn: Connection, prepared: list[PreparedOrder], routing: WriteRouting | None = None
 ) -> list[Receipt | IntakeError]:
     """Insert prepared orders with one statement per table (group commit).
 
@@ -227,8 +230,8 @@ def write_orders(
     transaction. An order whose (source_system, external_id) was received before, or
     earlier in this batch, is refused with the number it duplicates.
 
-    `route`: where this process runs the flow, the orders are routed in the same
-    transaction; an order routed so needs no message to the route queue.
+    `routing`: where this process runs the flow, the orders' routing (decided before) is
+    written in the same transaction; an order routed so needs no route-queue message.
     """
     keys = {p.external_key for p in prepared if p.external_key}
     known = repo.find_by_external_ids(conn, list(keys))
@@ -246,7 +249,8 @@ def write_orders(
     if accepted:
         repo.insert_work_orders(conn, [p.row for p in accepted])
         repo.insert_events(conn, [p.event for p in accepted])
-        routed = route(conn, [p.row for p in accepted]) if route is not None else set()
+        numbers = [p.receipt.wo_no for p in accepted]
+        routed = routing(conn, numbers) if routing is not None else set()
         announced = [p.outbox for p in accepted if p.receipt.wo_no not in routed]
         if announced:
             insert_outbox(conn, announced)

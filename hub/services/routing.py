@@ -9,7 +9,7 @@ left in the response centre's manual triage queue. Routing an order twice does n
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from hub.model.codes import EventAction, WorkOrderState
 from hub.model.work_order import NewEvent, WorkOrder, WorkOrderSubmission
 from hub.services import workflow
 from hub.services.catalogue import Catalogue
-from hub.services.intake import NewOrder, receive_many
+from hub.services.intake import NewOrder, WriteRouting, receive_many
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.db import savepoint, transaction
@@ -102,27 +102,33 @@ class Router:
                 outcomes[wo_no] = exc
         return [outcomes[wo_no] for wo_no in wo_nos]
 
-    def route_received(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-        """Route orders the intake has just written in `conn`'s transaction, in that same
-        transaction; returns the numbers routed.
+    def decide_received(self, rows: Sequence[Mapping[str, Any]]) -> WriteRouting:
+        """Decide the routing of orders the intake is about to write (their rows), on a
+        read, outside the write lock; returns what writes it in the intake's transaction.
 
-        The rest — an order that may repeat another of the same batch, one whose decision
-        failed, all of them if their write fails — are left received, for the route
-        queue, exactly as if this had not been tried; the intake itself never fails here.
+        Left received, for the route queue, exactly as if this had not been tried: an order
+        that may repeat another of the same batch, one whose decision failed, and all of
+        them if their write fails (the intake itself never fails here).
         """
         now = utcnow()
-        batch = self._decide_all(conn, [repo.order_from_row(row) for row in rows], now)
+        with self.engine.connect() as conn:
+            batch = self._decide_all(conn, [repo.order_from_row(row) for row in rows], now)
         for wo_no, exc in batch.failed.items():
             log.warning("order %s: not routed on receipt (%s); left to the route queue", wo_no, exc)
-        if not batch.decided:
-            return set()
-        try:
-            with savepoint(conn):
-                workflow.write_many(conn, batch.decided, now, self.claims)
-        except Exception as exc:  # the orders stay received: the route queue has them
-            log.warning("routing on receipt failed (%s); left to the route queue", exc)
-            return set()
-        return set(batch.kinds)
+
+        def write(conn: Connection, written: Collection[str]) -> set[str]:
+            decided = [(o, change) for o, change in batch.decided if o.wo_no in written]
+            if not decided:
+                return set()
+            try:
+                with savepoint(conn):
+                    workflow.write_many(conn, decided, now, self.claims)
+            except Exception as exc:  # the orders stay received: the route queue has them
+                log.warning("routing on receipt failed (%s); left to the route queue", exc)
+                return set()
+            return {order.wo_no for order, _ in decided}
+
+        return write
 
     def _decide_all(self, conn: Connection, orders: Sequence[WorkOrder], now: datetime) -> _Batch:
         """Decide each order in turn; a likely twin of one decided before it in the same

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy import Engine, and_, delete, select
 
 from hub.bus.consumer import Batch, Defer, Handler, Message, Outcomes
 from hub.config import Settings
@@ -29,6 +29,7 @@ from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.clock import PolicyClock
 from hub.services.dispatch import Delivery, Dispatcher, DispatchPolicy, due_for_dispatch
 from hub.services.feedback import FeedbackResult, poll
+from hub.services.intake import WriteRouting
 from hub.services.pool import ConnectorPool
 from hub.services.preclaims import PreClaims
 from hub.services.reply import send_reply
@@ -144,11 +145,11 @@ class FlowRuntime:
             table[f"dispatch.{name}"] = dispatch
         return table
 
-    def route_on_receipt(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    def route_on_receipt(self, rows: list[dict[str, Any]]) -> WriteRouting:
         """For the intake of a process that runs the flow: route its new orders in the
-        intake's own transaction (see Router.route_received) — no route message, no second
+        intake's own transaction (see Router.decide_received) — no route message, no second
         read and write of each order, one bus hop less on the way to the department."""
-        return self.router(self.dispatcher.claims).route_received(conn, rows)
+        return self.router(self.dispatcher.claims).decide_received(rows)
 
     def _on_received_batch(self, messages: list[Message]) -> Outcomes:
         outcomes, valid = _with_order_numbers(messages)

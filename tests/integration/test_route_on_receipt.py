@@ -49,7 +49,8 @@ def receive_together(hub: Hub, bodies: list[dict[str, Any]]) -> list[str]:
             now=utcnow(),
             response_minutes=30,
         )
-        write_orders(conn, prepared, hub.runtime.route_on_receipt)
+        routing = hub.runtime.route_on_receipt([p.row for p in prepared])
+        write_orders(conn, prepared, routing)
     return [p.receipt.wo_no for p in prepared]
 
 
