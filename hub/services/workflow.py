@@ -7,6 +7,7 @@ events and the outbox messages — so a crash leaves either all of it or none.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -20,6 +21,7 @@ from hub.model.codes import AssignmentState, DeliveryState
 from hub.model.work_order import WorkOrder
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
+from hub.store.bulk import insert_many
 from hub.store.db import transaction
 from hub.store.outbox import insert_outbox, outbox_row
 from hub.store.schema import assignments, events, work_orders
@@ -42,31 +44,19 @@ def _column(value: Any) -> Any:
     return value
 
 
-def _dispatch_keys(
-    conn: Connection, decided: Sequence[tuple[WorkOrder, Change]]
-) -> dict[tuple[str, str], int]:
-    """How many assignments each (order, unit) has had, for those about to get another."""
-    wanted = {
-        order.wo_no
+def _dispatch_keys(decided: Sequence[tuple[WorkOrder, Change]]) -> dict[tuple[str, str], int]:
+    """How many assignments each (order, unit) has had, for those about to get another: as
+    read with the order (all its assignments; the version guard fails the write if any
+    were added since)."""
+    return Counter(
+        (order.wo_no, assignment.unit_code)
         for order, change in decided
-        for plan in change.new_assignments
-        if plan.dispatch_key is None
-    }
-    if not wanted:
-        return {}
-    rows = conn.execute(_ASSIGNMENTS_PER_UNIT, {"wo_nos": sorted(wanted)})
-    return {(row[0], row[1]): int(row[2]) for row in rows}
-
-
-_ASSIGNMENTS_PER_UNIT = (
-    select(assignments.c.wo_no, assignments.c.unit_code, func.count())
-    .where(assignments.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
-    .group_by(assignments.c.wo_no, assignments.c.unit_code)
-)
+        if any(plan.dispatch_key is None for plan in change.new_assignments)
+        for assignment in order.assignments
+    )
 
 
 def _assignment_rows(
-    conn: Connection,
     decided: Sequence[tuple[WorkOrder, Change]],
     now: datetime,
     claims: PreClaims | None = None,
@@ -74,7 +64,7 @@ def _assignment_rows(
     """The new assignments' rows; the dispatch key is the work-order number, with -2, -3 …
     when the same unit gets the order again. With `claims`, each is created already leased
     to this process's dispatcher (see hub.services.preclaims)."""
-    earlier = _dispatch_keys(conn, decided)
+    earlier = _dispatch_keys(decided)
     rows: list[dict[str, Any]] = []
     for order, change in decided:
         for plan in change.new_assignments:
@@ -218,9 +208,8 @@ def write_many(
         for extra in change.on_write:
             extra(conn)
     _write_assignment_updates(conn, decided, now)
-    new_assignments = _assignment_rows(conn, decided, now, claims)
-    if new_assignments:
-        conn.execute(assignments.insert(), new_assignments)
+    for rows in _grouped(_assignment_rows(decided, now, claims)):
+        insert_many(conn, assignments, rows, one_statement=True)
     event_rows = _event_rows(conn, decided, now)
     if event_rows:
         repo.insert_events(conn, event_rows)

@@ -25,6 +25,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 from hub.store.types import UtcDateTime
 
@@ -166,12 +167,20 @@ def _variable_limit(conn: Connection) -> int:
 
 
 def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> None:
+    """Through the driver; its errors raised as SQLAlchemy raises them (IntegrityError …),
+    so callers see one kind of error whichever way a row was written — without the
+    parameters in the message (they hold personal data)."""
     cursor = conn.connection.cursor()
+    base = conn.dialect.loaded_dbapi.Error
     try:
         if many:
             cursor.executemany(statement, values)
         else:
             cursor.execute(statement, values)
+    except base as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, base, hide_parameters=True, dialect=conn.dialect
+        ) from exc
     finally:
         cursor.close()
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_
 
 from hub.model.base import utcnow
+from hub.store.bulk import insert_many
 from hub.store.db import after_commit
 from hub.store.schema import outbox
 
@@ -30,7 +31,6 @@ Take = Callable[[list[dict[str, Any]]], None]
 
 _takers: dict[str, list[Take]] = {}
 _takers_lock = threading.Lock()
-_INSERT = outbox.insert()
 
 
 def _database(engine: Engine) -> str:
@@ -81,7 +81,7 @@ def insert_outbox(conn: Connection, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             row["lease_until"] = lease
         after_commit(conn, partial(take, rows))
-    conn.execute(_INSERT, rows)
+    insert_many(conn, outbox, rows, one_statement=True)
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:
