@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +13,8 @@ from hub.workflow import sla
 from hub.workflow.calendar import WorkingCalendar, load_calendar
 from hub.workflow.sla import SlaPolicy, load_sla_policy
 
+RECENT_DEADLINES = 256
+
 
 @dataclass(frozen=True)
 class PolicyClock:
@@ -20,16 +22,26 @@ class PolicyClock:
 
     policy: SlaPolicy
     calendar: WorkingCalendar
+    #: Deadlines by (type, urgency, received, dispatched): the orders of one intake batch
+    #: share both moments, so a batch walks the calendar once per kind of order.
+    _recent: dict[tuple[object, ...], SlaDeadlines] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def deadlines(self, order: WorkOrder, now: datetime) -> SlaDeadlines:
-        fresh = sla.deadlines(
-            self.policy,
-            self.calendar,
-            order.appeal_type,
-            order.urgency,
-            order.created_at,
-            dispatched_at=now,
-        )
+        key = (order.appeal_type, order.urgency, order.created_at, now)
+        fresh = self._recent.get(key)
+        if fresh is None:
+            if len(self._recent) >= RECENT_DEADLINES:
+                self._recent.clear()
+            fresh = self._recent[key] = sla.deadlines(
+                self.policy,
+                self.calendar,
+                order.appeal_type,
+                order.urgency,
+                order.created_at,
+                dispatched_at=now,
+            )
         return fresh.model_copy(
             update={
                 "response_due": order.sla.response_due or fresh.response_due,

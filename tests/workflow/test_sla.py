@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from hub.model.base import LOCAL_ZONE
 from hub.model.codes import AppealType, Urgency
-from hub.model.work_order import SlaDeadlines
+from hub.model.work_order import SlaDeadlines, WorkOrder
+from hub.services.clock import PolicyClock
 from hub.workflow.calendar import load_calendar
 from hub.workflow.sla import (
     SlaError,
@@ -478,3 +479,35 @@ def test_config_errors_name_file_line_and_field(
 def test_missing_policy_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read file"):
         load_sla_policy(tmp_path / "sla.yaml")
+
+
+def stored(appeal: str, urgency: str, received: datetime, response_due: datetime) -> WorkOrder:
+    return WorkOrder.model_validate(
+        {
+            "wo_no": "JK202510010000001",
+            "status": "received",
+            "origin": {"channel": "app"},
+            "appeal_type": appeal,
+            "urgency": urgency,
+            "title": "t",
+            "content": "c",
+            "requester": {"anonymous": True},
+            "sla": {"response_due": response_due},
+            "created_at": received,
+            "updated_at": received,
+        }
+    )
+
+
+def test_the_clock_gives_each_order_its_own_deadlines_however_many_share_a_batch() -> None:
+    """Orders of one intake batch share their moments, and the clock reuses the calendar
+    walk; each still gets what the rules give it, with its own response deadline."""
+    clock = PolicyClock(POLICY, CAL)
+    received, now = local(2026, 9, 30, 16), local(2026, 9, 30, 16, 5)
+    kinds = [("complaint", "normal"), ("consultation", "normal"), ("complaint", "urgent")]
+    for round_ in range(3):
+        for appeal, urgency in kinds:
+            due = received + timedelta(minutes=30 + round_)
+            found = clock.deadlines(stored(appeal, urgency, received, due), now)
+            rules = deadlines(POLICY, CAL, A(appeal), U(urgency), received, dispatched_at=now)
+            assert found == rules.model_copy(update={"response_due": due})
