@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 
 from hub.model.codes import AssignmentRole, OrgTier
 from hub.model.org_unit import Category, Hotline, OrgUnit
-from hub.workflow.dispatch_policy import Area, DispatchPolicy, KeywordRule, any_of, fold
+from hub.workflow.dispatch_policy import Area, DispatchPolicy, KeywordRule, fold
 from hub.workflow.geo import in_ring
 
 # --- inputs ---------------------------------------------------------------------------
@@ -314,11 +314,33 @@ def _matcher(index: Mapping[str, tuple[str, ...]]) -> _Matcher:
     for code in sorted(index):
         for word in index[code]:
             codes.setdefault(word, []).append(code)
-    longest_first = sorted(codes, key=lambda w: (-len(w), w))
-    alternatives = any_of(longest_first).pattern
-    matcher = _Matcher(re.compile(f"(?=({alternatives}))"), {w: tuple(c) for w, c in codes.items()})
+    matcher = _Matcher(
+        re.compile(f"(?=({_trie_pattern(codes)}))"), {w: tuple(c) for w, c in codes.items()}
+    )
     _MATCHER_CACHE[:] = [(index, matcher)]
     return matcher
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A pattern matching the longest of `words` that starts where it is tried: the words
+    as a tree of shared prefixes (a regular alternation would try every word in turn at
+    every position), each optional continuation tried first."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict[str, Any]) -> str:
+        branches = [re.escape(c) + render(child) for c, child in sorted(node.items()) if c]
+        if not branches:
+            return ""
+        if "" in node:
+            return "(?:" + "|".join(branches) + ")?"
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return render(root) or "(?!)"
 
 
 def _clause_hits(
