@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,9 +214,9 @@ def _duplicate(wo_no: str) -> IntakeError:
     )
 
 
-#: Writes routing decided beforehand for orders written in the given transaction (those
-#: of the given numbers); returns the numbers it routed.
-WriteRouting = Callable[[Connection, Collection[str]], set[str]]
+#: Stores, in the given transaction, those of the given orders whose routing it decided
+#: beforehand, already routed; returns their numbers (the caller stores the others).
+WriteRouting = Callable[[Connection, "list[PreparedOrder]"], set[str]]
 #: Decides the routing of new orders (their rows) before their write, outside the lock.
 RouteOnReceipt = Callable[[list[dict[str, Any]]], WriteRouting]
 
@@ -230,8 +230,8 @@ def write_orders(
     transaction. An order whose (source_system, external_id) was received before, or
     earlier in this batch, is refused with the number it duplicates.
 
-    `routing`: where this process runs the flow, the orders' routing (decided before) is
-    written in the same transaction; an order routed so needs no route-queue message.
+    `routing`: where this process runs the flow, the orders whose routing it decided before
+    are stored already routed, in the same transaction; they need no route-queue message.
     """
     keys = {p.external_key for p in prepared if p.external_key}
     known = repo.find_by_external_ids(conn, list(keys))
@@ -246,14 +246,12 @@ def write_orders(
             known[key] = item.receipt.wo_no
         accepted.append(item)
         results.append(item.receipt)
-    if accepted:
-        repo.insert_work_orders(conn, [p.row for p in accepted])
-        repo.insert_events(conn, [p.event for p in accepted])
-        numbers = [p.receipt.wo_no for p in accepted]
-        routed = routing(conn, numbers) if routing is not None else set()
-        announced = [p.outbox for p in accepted if p.receipt.wo_no not in routed]
-        if announced:
-            insert_outbox(conn, announced)
+    routed = routing(conn, accepted) if routing is not None and accepted else set()
+    received = [p for p in accepted if p.receipt.wo_no not in routed]
+    if received:
+        repo.insert_work_orders(conn, [p.row for p in received])
+        repo.insert_events(conn, [p.event for p in received])
+        insert_outbox(conn, [p.outbox for p in received])
     return results
 
 

@@ -9,7 +9,7 @@ left in the response centre's manual triage queue. Routing an order twice does n
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from hub.model.codes import EventAction, WorkOrderState
 from hub.model.work_order import NewEvent, WorkOrder, WorkOrderSubmission
 from hub.services import workflow
 from hub.services.catalogue import Catalogue
-from hub.services.intake import NewOrder, WriteRouting, receive_many
+from hub.services.intake import NewOrder, PreparedOrder, WriteRouting, receive_many
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.db import savepoint, transaction
@@ -106,9 +106,11 @@ class Router:
         """Decide the routing of orders the intake is about to write (their rows), on a
         read, outside the write lock; returns what writes it in the intake's transaction.
 
-        Left received, for the route queue, exactly as if this had not been tried: an order
-        that may repeat another of the same batch, one whose decision failed, and all of
-        them if their write fails (the intake itself never fails here).
+        The orders are then stored already routed (workflow.insert_changed). Left received,
+        for the route queue, exactly as if this had not been tried: an order that may repeat
+        another of the same batch, one whose outcome touches other orders (merged into an
+        open one, split into child orders), one whose decision failed, and all of them if
+        their write fails (the intake itself never fails here).
         """
         now = utcnow()
         with self.engine.connect() as conn:
@@ -116,14 +118,19 @@ class Router:
         for wo_no, exc in batch.failed.items():
             log.warning("order %s: not routed on receipt (%s); left to the route queue", wo_no, exc)
 
-        def write(conn: Connection, written: Collection[str]) -> set[str]:
-            decided = [(o, change) for o, change in batch.decided if o.wo_no in written]
+        def write(conn: Connection, written: list[PreparedOrder]) -> set[str]:
+            rows = {p.receipt.wo_no: (p.row, p.event) for p in written}
+            decided = [
+                (order, change)
+                for order, change in batch.decided
+                if order.wo_no in rows and workflow.folds_into_insert(change)
+            ]
             if not decided:
                 return set()
             try:
                 with savepoint(conn):
-                    workflow.write_many(conn, decided, now, self.claims)
-            except Exception as exc:  # the orders stay received: the route queue has them
+                    workflow.insert_changed(conn, decided, rows, now, self.claims)
+            except Exception as exc:  # stored as received instead: the route queue has them
                 log.warning("routing on receipt failed (%s); left to the route queue", exc)
                 return set()
             return {order.wo_no for order, _ in decided}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flow_helpers import LAMP, Hub
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from test_flow_batches import KINDS, tasks_per_order
 
 from hub.model.base import utcnow
@@ -18,7 +18,7 @@ from hub.model.work_order import WorkOrderSubmission
 from hub.services import routing
 from hub.services.intake import TOPIC_RECEIVED, NewOrder, prepare_orders, write_orders
 from hub.store.db import transaction
-from hub.store.schema import assignments, outbox
+from hub.store.schema import assignments, events, outbox, work_orders
 from hub.store.work_orders import allocate_serials
 
 pytest_plugins = ["flow_fixtures"]
@@ -39,11 +39,11 @@ def assignment_count(hub: Hub, wo_no: str) -> int:
         return len(found.all())
 
 
-def receive_together(hub: Hub, bodies: list[dict[str, Any]]) -> list[str]:
+def receive_together(hub: Hub, bodies: list[dict[str, Any]], actor: str = "test") -> list[str]:
     """Several orders written by one intake batch, routed on receipt."""
     with transaction(hub.runtime.engine) as conn:
         prepared = prepare_orders(
-            [NewOrder(WorkOrderSubmission.model_validate(b), "test") for b in bodies],
+            [NewOrder(WorkOrderSubmission.model_validate(b), actor) for b in bodies],
             allocate_serials(conn, len(bodies)),
             catalogue=hub.runtime.catalogue,
             now=utcnow(),
@@ -89,13 +89,13 @@ def test_a_failed_routing_write_leaves_the_orders_received_and_the_intake_whole(
     quiet_hub: Hub, keys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub = quiet_hub
-    real_write_many = routing.workflow.write_many
+    real_insert = routing.workflow.insert_changed
 
-    def written_then_failed(conn: Connection, decided: Any, now: Any, claims: Any = None) -> None:
-        real_write_many(conn, decided, now, claims)
+    def written_then_failed(*args: Any) -> None:
+        real_insert(*args)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(routing.workflow, "write_many", written_then_failed)
+    monkeypatch.setattr(routing.workflow, "insert_changed", written_then_failed)
     state = hub.client.app.state.hub  # type: ignore[attr-defined]
     state.writer.route = hub.runtime.route_on_receipt
     wo_no = hub.submit(keys.portal, **LAMP)["wo_no"]  # 201: received all the same
@@ -104,6 +104,77 @@ def test_a_failed_routing_write_leaves_the_orders_received_and_the_intake_whole(
     assert [e["action"] for e in hub.timeline(wo_no)["events"]] == ["received"]
     assert route_messages(hub, [wo_no]) == Counter({wo_no: 1})
 
-    monkeypatch.setattr(routing.workflow, "write_many", real_write_many)
+    monkeypatch.undo()
     assert hub.runtime.router().route_many([wo_no]) == ["dispatched"]
     assert assignment_count(hub, wo_no) == 1
+
+
+FIRE = {
+    "channel": "hotline",
+    "appeal_type": "help",
+    "title": "楼下着火了",
+    "content": "幸福小区3号楼一楼着火了，浓烟很大，请马上来人！",
+    "requester": {"name": "王芳", "phone": "13812341234"},
+}
+NOISE = {
+    "channel": "app",
+    "appeal_type": "complaint",
+    "category_code": "ENV-NOISE",
+    "title": "工地夜间施工噪音",
+    "content": "工地每晚施工到凌晨，噪音很大。",
+    "requester": {"name": "张三", "phone": "13812341234"},
+}
+#: What differs between two orders of the same content: their identity and moments.
+OWN = {"id", "wo_no", "query_code_hash", "created_at", "updated_at", "at", "message_id", "key"}
+MOMENTS = ("_due", "_at")
+
+
+def stored(hub: Hub, wo_no: str) -> dict[str, Any]:
+    """An order as the store holds it: its row, events, assignments and outbox messages,
+    without what makes it this order rather than another of the same content."""
+
+    def rows(table: Any, column: Any) -> list[dict[str, Any]]:
+        query = select(table).where(column == wo_no).order_by(table.c.id)
+        with hub.runtime.engine.connect() as conn:
+            found = [dict(r) for r in conn.execute(query).mappings()]
+        return [
+            {
+                k: (v.replace(wo_no, "#") if isinstance(v, str) else v)
+                for k, v in r.items()
+                if k not in OWN
+            }
+            for r in found
+        ]
+
+    def without_moments(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_moments(v) for k, v in value.items() if not k.endswith(MOMENTS)}
+        return value
+
+    [row] = rows(work_orders, work_orders.c.wo_no)
+    order = without_moments({**row, "sla": without_moments(row["sla"])})
+    return {
+        "order": order,
+        "events": rows(events, events.c.wo_no),
+        "assignments": [
+            {k: v for k, v in a.items() if not k.endswith(MOMENTS)}
+            for a in rows(assignments, assignments.c.wo_no)
+        ],
+        "messages": [
+            m["topic"] for m in rows(outbox, outbox.c.key) if m["topic"] != TOPIC_RECEIVED
+        ],
+    }
+
+
+@pytest.mark.parametrize("body", [NOISE, FIRE], ids=["dispatched", "transferred"])
+def test_an_order_routed_on_receipt_is_stored_as_the_route_queue_stores_it(
+    quiet_hub: Hub, keys: Any, body: dict[str, Any]
+) -> None:
+    hub = quiet_hub
+    [on_receipt] = receive_together(hub, [body], actor="staff:staff")
+    through_queue = hub.submit(keys.staff, **body)["wo_no"]
+    assert route_messages(hub, [on_receipt, through_queue]) == Counter({through_queue: 1})
+    router = hub.runtime.router(hub.runtime.dispatcher.claims)  # as the route queue's
+    [outcome] = router.route_many([through_queue])
+    assert outcome in ("dispatched", "transferred")
+    assert stored(hub, on_receipt) == stored(hub, through_queue)
