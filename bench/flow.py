@@ -31,7 +31,7 @@ import requests
 from sqlalchemy import select
 
 from hub.sandbox.runner import DEFAULT_PORTS
-from hub.sandbox.wiring import free_port, rebase_connectors, sandbox_secrets
+from hub.sandbox.wiring import free_ports, rebase_connectors, sandbox_secrets
 from hub.store.db import make_engine
 from hub.store.schema import assignments, work_orders
 
@@ -48,10 +48,11 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
-            return
+            if requests.get(url, timeout=1).status_code == 200:  # not another server's 404
+                return
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise SystemExit(f"{url} did not answer")
 
 
@@ -209,8 +210,8 @@ def measure(args: argparse.Namespace, home: Path) -> bool:
     """Start the sandbox and the hub in `home`, load them at each rate, print the figures;
     True if every order sent was delivered."""
     rates = [float(r) for r in args.rates.split(",")]
-    ports = {system: free_port() for system in DEFAULT_PORTS}
-    api_port = free_port()
+    *chosen, api_port = free_ports(len(DEFAULT_PORTS) + 1)
+    ports = dict(zip(DEFAULT_PORTS, chosen, strict=True))
     env = dict(os.environ)
     env.update(sandbox_secrets(home / "sandbox" / "tongda.db"))
     urls = {system: f"http://{HOST}:{port}" for system, port in ports.items()}

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import run_load
 
-from hub.sandbox.wiring import free_port
+from hub.sandbox.wiring import free_ports
 from hub.store import api_keys
 from hub.store.db import make_engine
 from hub.store.schema import work_orders
@@ -84,7 +84,7 @@ def main() -> None:
     with engine.begin() as conn:
         _, key = api_keys.create_key(conn, "bench", "portal")
 
-    base_port, hub_port = free_port(), free_port()
+    base_port, hub_port = free_ports(2)
     common = ["--log-level", "warning", "--no-access-log", "--workers", str(options.workers)]
     baseline_cmd = [
         sys.executable,

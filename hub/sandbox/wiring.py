@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
@@ -63,6 +64,16 @@ def rebase_connectors(
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on right now (for a server started next)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` different such ports: each probe stays bound until all are chosen (one at
+    a time, the system may hand out the same port twice)."""
+    with ExitStack() as probes:
+        ports = []
+        for _ in range(count):
+            sock = probes.enter_context(socket.socket())
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, select
 
 from hub.config import REPO_ROOT
 from hub.sandbox.runner import DEFAULT_PORTS
-from hub.sandbox.wiring import free_port
+from hub.sandbox.wiring import free_ports
 from hub.store.schema import work_orders
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def make_run(tmp_path: Path) -> Iterator[Running]:
     if busy:
         pytest.fail(f"sandbox ports in use (another `make run`?): {', '.join(busy)}")
     hub_home = tmp_path / "var"
-    api_port, airflow_port = free_port(), free_port()
+    api_port, airflow_port = free_ports(2)
     env = {
         k: v
         for k, v in os.environ.items()

@@ -16,6 +16,7 @@ import requests
 from hub.cli import main
 from hub.sandbox import DEFAULT_PORTS, running_sandbox
 from hub.sandbox.runner import parse_ports
+from hub.sandbox.wiring import free_ports
 
 #: The sandbox fixtures: running, sb (reset before each test), weaver, hebei.
 pytest_plugins = ["sandbox_fixtures"]
@@ -83,3 +84,14 @@ def test_cli_runs_until_interrupted(tmp_path: Path) -> None:
     assert requests.get(hebei_url, timeout=5).status_code == 200  # the WSDL
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0
+
+
+def test_ports_chosen_together_are_all_different_and_free() -> None:
+    """Chosen one probe at a time the system may give the same port twice; a hub and its
+    sandbox systems started on such ports would collide."""
+    for _ in range(20):
+        ports = free_ports(12)
+        assert len(set(ports)) == 12
+        for port in ports:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))  # nobody holds it once chosen
