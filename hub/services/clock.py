@@ -25,7 +25,7 @@ class PolicyClock:
     #: Deadlines by (type, urgency, received, dispatched): the orders of one intake batch
     #: share both moments, so a batch walks the calendar once per kind of order.
     _recent: dict[tuple[object, ...], SlaDeadlines] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, init=False, compare=False, repr=False
     )
 
     def deadlines(self, order: WorkOrder, now: datetime) -> SlaDeadlines:

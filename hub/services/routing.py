@@ -119,17 +119,17 @@ class Router:
             log.warning("order %s: not routed on receipt (%s); left to the route queue", wo_no, exc)
 
         def write(conn: Connection, written: list[PreparedOrder]) -> set[str]:
-            rows = {p.receipt.wo_no: (p.row, p.event) for p in written}
+            new = {p.receipt.wo_no: (p.row, p.event) for p in written}
             decided = [
                 (order, change)
                 for order, change in batch.decided
-                if order.wo_no in rows and workflow.folds_into_insert(change)
+                if order.wo_no in new and workflow.folds_into_insert(change)
             ]
             if not decided:
                 return set()
             try:
                 with savepoint(conn):
-                    workflow.insert_changed(conn, decided, rows, now, self.claims)
+                    workflow.insert_changed(conn, decided, new, now, self.claims)
             except Exception as exc:  # stored as received instead: the route queue has them
                 log.warning("routing on receipt failed (%s); left to the route queue", exc)
                 return set()

@@ -256,7 +256,7 @@ def insert_changed(
     each order's row already changed, its first event followed by the change's, and the
     change's assignments and messages — what inserting the rows and then write_many would
     store, without updating rows just inserted or reading their events back. `rows`: each
-    order's row and first event, by number; every change must fold_into_insert."""
+    order's row and first event, by number; every change folds_into_insert."""
     order_rows, event_rows = [], []
     for order, change in decided:
         row, first_event = rows[order.wo_no]

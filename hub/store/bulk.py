@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
@@ -166,23 +167,29 @@ def _variable_limit(conn: Connection) -> int:
     return min(int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)), 32_766)
 
 
-def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> None:
-    """Through the driver; its errors raised as SQLAlchemy raises them (IntegrityError …),
-    so callers see one kind of error whichever way a row was written — without the
-    parameters in the message (they hold personal data)."""
+@contextmanager
+def _cursor(conn: Connection, statement: str) -> Iterator[Any]:
+    """A driver cursor whose errors are raised as SQLAlchemy raises them (IntegrityError
+    …), so callers see one kind of error whichever way a row was written or read — without
+    the parameters in the message (they hold personal data)."""
     cursor = conn.connection.cursor()
     base = conn.dialect.loaded_dbapi.Error
     try:
-        if many:
-            cursor.executemany(statement, values)
-        else:
-            cursor.execute(statement, values)
+        yield cursor
     except base as exc:
         raise DBAPIError.instance(
             statement, None, exc, base, hide_parameters=True, dialect=conn.dialect
         ) from exc
     finally:
         cursor.close()
+
+
+def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> None:
+    with _cursor(conn, statement) as cursor:
+        if many:
+            cursor.executemany(statement, values)
+        else:
+            cursor.execute(statement, values)
 
 
 def insert_rows(
@@ -334,8 +341,7 @@ def select_in(
         f" WHERE {quote(key)}"
     )
     found: list[tuple[Any, ...]] = []
-    cursor = conn.connection.cursor()
-    try:
+    with _cursor(conn, head) as cursor:
         if conn.dialect.name != "sqlite":
             cursor.execute(f"{head} = ANY(%s)", (list(values),))
             return [tuple(row) for row in cursor.fetchall()]
@@ -344,6 +350,4 @@ def select_in(
             chunk = values[start : start + per_statement]
             cursor.execute(f"{head} IN ({', '.join('?' for _ in chunk)})", chunk)
             found += cursor.fetchall()
-    finally:
-        cursor.close()
     return found

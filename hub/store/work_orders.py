@@ -154,8 +154,8 @@ _LATER_COLUMNS = (
 
 
 def order_from_row(row: Mapping[str, Any]) -> WorkOrder:
-    """The order a row written in this transaction holds (the intake's rows), without
-    reading it back; it has no assignments or linked orders yet."""
+    """The order a new row holds (one the intake built: received, no assignments or linked
+    orders yet), without writing or reading it."""
     return _row_to_order(SimpleNamespace(**dict.fromkeys(_LATER_COLUMNS), **row), [])
 
 

@@ -13,6 +13,7 @@ from matter_helpers import matter, store
 from pydantic_core import to_json
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import hub.store.bulk as bulk
 from hub.model.service_matter import ServiceMatter
@@ -173,3 +174,14 @@ def test_a_change_time_written_twice_in_one_batch_is_the_same_text(engine: Engin
         versions = matter_versions(conn, matter("1", "x").implementation_code)
     assert current[matter("1", "x").implementation_code] == moment
     assert versions[0]["valid_from"] == moment
+
+
+def test_driver_errors_come_as_sqlalchemys_without_the_values(engine: Engine) -> None:
+    """Reads and writes through the driver fail as SQLAlchemy's own statements do, without
+    SQLAlchemy's listing of the values bound (they may be personal data)."""
+    with transaction(engine) as conn, pytest.raises(DBAPIError) as failed:
+        bulk.select_in(conn, service_matters, ("no_such_column",), "implementation_code", ["秘密"])
+    assert "秘密" not in str(failed.value)
+    with pytest.raises(IntegrityError) as refused, transaction(engine) as conn:
+        bulk.insert_rows(conn, service_matters, ("implementation_code",), [("秘密",)])
+    assert "[parameters" not in str(refused.value)
