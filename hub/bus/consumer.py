@@ -13,7 +13,10 @@ returns, so a crash in between runs it again: handlers must be idempotent themse
 
 A `Batch` handler takes every message already waiting (up to its size) at once, so one
 transaction can carry many orders; each message still gets its own outcome — done, retry,
-defer or dead letter — exactly as a single handler's would.
+defer or dead letter — exactly as a single handler's would. It may return the outcomes as
+a Future: the consumer then takes its next batch at once and settles this one (acks it,
+in order) when the Future is done — a dispatcher sends the next orders while the last
+ones are being recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +56,8 @@ DEFERS_HEADER = "x-hub-defers"
 SAFETY_INTERVAL = 0.25
 #: How long a consumer with messages in hand waits for more before it handles them.
 GATHER_SECONDS = 0.001
+#: Batches a consumer may have handed on but not settled; with one more it waits.
+PIPELINED_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class Message:
 
 
 Handler = Callable[[Message], None]
+#: A delivery as the broker gave it, and what it carries.
+Gathered = tuple[KombuMessage, Message]
 #: One outcome per message, in order: None when done, else what the handler raised for it.
 Outcomes = list[BaseException | None]
 
@@ -73,7 +82,7 @@ Outcomes = list[BaseException | None]
 class Batch:
     """A handler for many messages at once (say, routing them in one transaction)."""
 
-    handle: Callable[[list[Message]], Outcomes]
+    handle: Callable[[list[Message]], Outcomes | Future[Outcomes]]
     size: int = 64
 
 
@@ -206,13 +215,16 @@ class QueueConsumer(ConsumerMixin):
         self.bus = bus
         self.spec = spec
         self.batch = handler if isinstance(handler, Batch) else one_by_one(handler)
-        self.prefetch = max(prefetch, self.batch.size)
+        # room for the batches still being settled and a full one more
+        self.prefetch = max(prefetch, self.batch.size * (PIPELINED_BATCHES + 1))
         self.ledger = ledger
         self.connection = bus.connection()
         self.queue_name = bus.topology.queue_name(spec)
         self.safety_interval = SAFETY_INTERVAL
         self._draining: Any = None
-        self._gathered: list[tuple[KombuMessage, Message]] = []
+        self._gathered: list[Gathered] = []
+        #: Batches whose outcomes are still to come, oldest first.
+        self._pending: deque[tuple[list[Gathered], Future[Outcomes]]] = deque()
 
     @property
     def name(self) -> str:
@@ -263,20 +275,25 @@ class QueueConsumer(ConsumerMixin):
         whatever else is already waiting, and handled as one batch."""
         with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
             self._draining = conn
-            while not self.should_stop:
-                try:
-                    conn.drain_events(timeout=safety_interval)
-                except TimeoutError:
-                    conn.heartbeat_check()
-                    yield
-                    continue
-                while self._gathered and len(self._gathered) < self.batch.size:
+            try:
+                while not self.should_stop:
                     try:
-                        conn.drain_events(timeout=GATHER_SECONDS)
+                        conn.drain_events(timeout=safety_interval)
                     except TimeoutError:
-                        break
-                self.flush()
-                yield
+                        conn.heartbeat_check()
+                        self.settle_finished()
+                        yield
+                        continue
+                    while self._gathered and len(self._gathered) < self.batch.size:
+                        try:
+                            conn.drain_events(timeout=GATHER_SECONDS)
+                        except TimeoutError:
+                            break
+                    self.flush()
+                    self.settle_finished()
+                    yield
+            finally:
+                self._settle_all()
 
     def on_message(self, message: KombuMessage) -> None:
         """Gather one delivery for the next batch (an undecodable one is a dead letter)."""
@@ -301,7 +318,7 @@ class QueueConsumer(ConsumerMixin):
             for message, msg in gathered:
                 self._failed(message, msg, describe(exc), None)
             return
-        todo: list[tuple[KombuMessage, Message]] = []
+        todo: list[Gathered] = []
         for message, msg in gathered:
             if msg.message_id in done:
                 log.info("queue %s: %s already processed; skipped", self.name, msg.message_id)
@@ -311,13 +328,52 @@ class QueueConsumer(ConsumerMixin):
         if todo:
             self._handle(todo)
 
-    def _handle(self, todo: list[tuple[KombuMessage, Message]]) -> None:
+    def _handle(self, todo: list[Gathered]) -> None:
         try:
             outcomes = self.batch.handle([msg for _, msg in todo])
-            if len(outcomes) != len(todo):
-                raise RuntimeError(f"{len(outcomes)} outcomes for {len(todo)} messages")
         except Exception as exc:  # the whole batch failed: each message is retried
             outcomes = [exc] * len(todo)
+        if not isinstance(outcomes, Future):
+            self._settle(todo, outcomes)
+            return
+        self._pending.append((todo, outcomes))
+        outcomes.add_done_callback(self._wake)
+        while len(self._pending) > PIPELINED_BATCHES:
+            self._settle_oldest()
+
+    def settle_finished(self) -> None:
+        """Settle the handed-on batches whose outcomes have come, in order."""
+        while self._pending and self._pending[0][1].done():
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        todo, later = self._pending.popleft()
+        try:
+            outcomes = later.result()
+        except Exception as exc:  # the whole batch failed: each message is retried
+            outcomes = [exc] * len(todo)
+        self._settle(todo, outcomes)
+
+    def _settle_all(self) -> None:
+        """Stopping (or the connection failed): wait for every handed-on batch and settle
+        it; a message that cannot be acked now is delivered again, which handlers allow."""
+        while self._pending:
+            try:
+                self._settle_oldest()
+            except Exception as exc:
+                log.warning("queue %s: cannot settle a batch: %s", self.name, describe(exc))
+
+    def _wake(self, _done: Future[Outcomes]) -> None:
+        """A handed-on batch is done: an in-process consumer settles it now, not at the end
+        of its wait (a RabbitMQ one within its safety interval)."""
+        transport = getattr(self._draining, "transport", None)
+        if isinstance(transport, memory.Transport):
+            transport.interrupt()
+
+    def _settle(self, todo: list[Gathered], outcomes: Outcomes) -> None:
+        if len(outcomes) != len(todo):  # a handler's bug: each message is retried
+            error = RuntimeError(f"{len(outcomes)} outcomes for {len(todo)} messages")
+            outcomes = [error] * len(todo)
         succeeded = [
             msg.message_id for (_, msg), outcome in zip(todo, outcomes, strict=True) if not outcome
         ]

@@ -32,6 +32,7 @@ from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
 from hub.services.preclaims import PreClaims
+from hub.services.thread_batches import ThreadBatches, then
 from hub.store import work_orders as repo
 from hub.store.db import transaction
 from hub.store.schema import assignments
@@ -116,6 +117,7 @@ class Dispatcher:
         self.claims: PreClaims | None = None
         self._executors: dict[str, ThreadPoolExecutor | None] = {}
         self._senders_lock = threading.Lock()
+        self._recorder = ThreadBatches(self._record_many, "hub-dispatch-record")
 
     @property
     def catalogue(self) -> Catalogue:
@@ -135,6 +137,14 @@ class Dispatcher:
         """Deliver a batch of (order, unit or None): the orders read at once, their
         assignments claimed in one transaction, each sent on its own, and the tasks created
         recorded in one transaction. One outcome per item, in order."""
+        return self.dispatch_sent(wanted).result()
+
+    def dispatch_sent(
+        self, wanted: Sequence[tuple[str, str | None]]
+    ) -> Future[list[list[Delivery] | Exception]]:
+        """As dispatch_many, but returns once the department systems have answered: the
+        Future is done when the tasks they created are recorded (by the recorder thread,
+        together with other batches' — a bus consumer sends its next batch meanwhile)."""
         with self.engine.connect() as conn:
             orders = repo.get_work_orders(conn, [wo_no for wo_no, _ in wanted])
         missing: dict[int, Exception] = {}
@@ -165,9 +175,13 @@ class Dispatcher:
                 found[index].append(outcome)
             else:
                 sent.append((index, outcome))
-        for (index, _), delivery in zip(sent, self._record_many([s for _, s in sent]), strict=True):
-            found[index].append(delivery)
-        return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
+
+        def recorded(deliveries: list[Delivery]) -> list[list[Delivery] | Exception]:
+            for (index, _), delivery in zip(sent, deliveries, strict=True):
+                found[index].append(delivery)
+            return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
+
+        return then(self._recorder.submit([s for _, s in sent]), recorded)
 
     def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
         """An urging or supervision notice: the unit's `notice` operation, else its inbox."""
@@ -264,12 +278,13 @@ class Dispatcher:
             return self._executors[connector]
 
     def close(self) -> None:
-        """Stop the senders (calls in progress finish first)."""
+        """Stop the senders (calls in progress finish first), then record what they sent."""
         with self._senders_lock:
             executors, self._executors = self._executors, {}
         for executor in executors.values():
             if executor is not None:
                 executor.shutdown(wait=True)
+        self._recorder.close()
 
     def _attempt(self, order: WorkOrder, assignment: Assignment, attempt: int) -> Delivery | _Sent:
         """One claimed delivery: the task created (to record), or what happened instead."""

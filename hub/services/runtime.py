@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -34,6 +35,7 @@ from hub.services.pool import ConnectorPool
 from hub.services.preclaims import PreClaims
 from hub.services.reply import send_reply
 from hub.services.routing import Router
+from hub.services.thread_batches import then
 from hub.store.db import transaction
 from hub.store.idempotency import purge_expired
 from hub.store.schema import callback_nonces, processed_messages, work_orders
@@ -159,13 +161,17 @@ class FlowRuntime:
             outcomes[index] = result if isinstance(result, Exception) else None
         return outcomes
 
-    def _on_dispatch_batch(self, messages: list[Message]) -> Outcomes:
+    def _on_dispatch_batch(self, messages: list[Message]) -> Future[Outcomes]:
+        """Settled once recorded; the consumer sends its next batch meanwhile."""
         outcomes, valid = _with_order_numbers(messages)
         items = [(messages[i].payload["wo_no"], _unit(messages[i])) for i in valid]
-        found = self.dispatcher.dispatch_many(items)
-        for index, result in zip(valid, found, strict=True):
-            outcomes[index] = result if isinstance(result, Exception) else _deferred(result)
-        return outcomes
+
+        def settled(found: list[list[Delivery] | Exception]) -> Outcomes:
+            for index, result in zip(valid, found, strict=True):
+                outcomes[index] = result if isinstance(result, Exception) else _deferred(result)
+            return outcomes
+
+        return then(self.dispatcher.dispatch_sent(items), settled)
 
     # A failure raised by a handler is retried by the bus with backoff, then dead-lettered.
 

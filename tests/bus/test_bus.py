@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -318,3 +320,65 @@ def test_a_batch_handler_that_raises_sends_every_message_round_again(
         wait_until(lambda: len(processed(engine)) == 5, what="all five settled on the retry")
     assert sorted(processed(engine)) == sorted(ids)
     assert sum(calls[1:]) == 5  # each came round again, nothing was lost or doubled
+
+
+class LaterHandler:
+    """A batch handler that answers later: each first attempt gets a Future the test
+    completes; a message's second attempt is answered at once."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str | None, int]]] = []
+        self.later: list[Future[Outcomes]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: list[Message]) -> Future[Outcomes]:
+        answer: Future[Outcomes] = Future()
+        with self._lock:
+            self.batches.append([(m.key, m.attempt) for m in messages])
+            if messages[0].attempt > 1:
+                answer.set_result([None] * len(messages))
+            else:
+                self.later.append(answer)
+        return answer
+
+
+def test_a_batch_answered_later_is_settled_in_order_and_the_next_one_goes_on_meanwhile(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    """The consumer takes its next batch while the last one's outcomes are still to come;
+    nothing is settled before its own outcome, nor before the batches ahead of it; an
+    outcome that comes later as a retry sends its message round again."""
+    first = add_outbox(engine, 3, key="ok")
+    assert relay_once(engine, bus) == 3
+    handler = LaterHandler()
+    with run(engine, bus_settings, bus, Batch(handler, size=64), relay=False):
+        wait_until(lambda: len(handler.later) == 1, what="the first batch handed on")
+        second = add_outbox(engine, 2, key="again")
+        assert relay_once(engine, bus) == 2
+        wait_until(lambda: len(handler.later) == 2, what="the next batch taken meanwhile")
+        handler.later[1].set_result([Retry("忙 (busy)", delay=0.01), None])
+        time.sleep(0.4)  # longer than a consumer's wait: it would have settled by now
+        assert processed(engine) == []  # not ahead of the first batch
+        handler.later[0].set_result([None, None, None])
+        wait_until(lambda: len(processed(engine)) == 5, what="every message settled")
+    assert sorted(processed(engine)) == sorted([*first, *second])
+    assert [len(b) for b in handler.batches[:2]] == [3, 2]
+    assert handler.batches[2:] == [[("again", 2)]]  # the retried one, once more
+
+
+def test_stopping_waits_for_the_batches_still_to_be_answered(
+    engine: Engine, bus_settings: Settings, bus: Bus
+) -> None:
+    ids = add_outbox(engine, 4)
+    assert relay_once(engine, bus) == 4
+    handler = LaterHandler()
+    runner = run(engine, bus_settings, bus, Batch(handler, size=64), relay=False)
+    wait_until(lambda: len(handler.later) == 1, what="the batch handed on")
+    stopping = threading.Thread(target=runner.stop)
+    stopping.start()
+    stopping.join(0.4)
+    assert stopping.is_alive()  # the answer is still to come
+    handler.later[0].set_result([None] * 4)
+    stopping.join(15)
+    assert not stopping.is_alive()
+    assert sorted(processed(engine)) == sorted(ids)  # settled before the consumer ended
