@@ -11,7 +11,8 @@ row twice; on SQLite the hub's writer lock lets one relay at a time in.
 
 Rows committed in a process whose relay runs are handed to it straight after the commit
 (hub.store.outbox): it publishes them at once, with no read and no lock on the way, and
-marks them published a moment later, many in one transaction. The poll is the safety net
+marks them published a moment later, many in one transaction — written by a thread of its
+own, so that waiting for the writer lock never holds up a publish. The poll is the safety net
 for everything else — rows from processes without a relay, and handed rows whose process
 died before it marked them.
 """
@@ -118,9 +119,9 @@ class Relay:
         self._stopped = threading.Event()
         self._poll_now = False
         self._handed: deque[dict[str, Any]] = deque()
-        #: What this process published and settled, written every LEDGER_SECONDS.
-        self.ledger = Ledger(notify=self._wakeup.set)
-        self._ledger_due = 0.0
+        self._ledger_added = threading.Event()
+        #: What this process published and settled, written LEDGER_SECONDS after it came.
+        self.ledger = Ledger(notify=self._ledger_added.set)
 
     def wake(self) -> None:
         """Poll now, e.g. right after another process or a tool added outbox rows."""
@@ -135,15 +136,21 @@ class Relay:
     def stop(self) -> None:
         self._stopped.set()
         self._wakeup.set()
+        self._ledger_added.set()
 
     def run(self) -> None:
         register_handoff(self.engine, self.take)
+        ledger = threading.Thread(
+            target=self._ledger_loop, name=f"{threading.current_thread().name}-ledger", daemon=True
+        )
+        ledger.start()
         try:
             self._loop()
         finally:
             unregister_handoff(self.engine, self.take)
+            ledger.join()
             self._publish_handed()
-            self._write_ledger(force=True)
+            self._write_ledger()
 
     def _loop(self) -> None:
         failures = 0
@@ -162,10 +169,8 @@ class Relay:
                 backlog = count >= self.limit and not failed
                 wait = 0.0 if backlog else min(self.interval * 2**failures, self.max_backoff)
                 next_poll = time.monotonic() + wait
-            self._write_ledger()
-            until = min(next_poll, self._ledger_due) if len(self.ledger) else next_poll
             if not self._handed:
-                self._wakeup.wait(max(0.0, until - time.monotonic()))
+                self._wakeup.wait(max(0.0, next_poll - time.monotonic()))
 
     def _publish_handed(self) -> bool:
         """Publish the handed rows; True if the broker refused one (the rest stay in the
@@ -186,11 +191,21 @@ class Relay:
             self.ledger.published(published)
         return failed
 
-    def _write_ledger(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not (force or now >= self._ledger_due) or not len(self.ledger):
+    def _ledger_loop(self) -> None:
+        """Write the ledger a moment after something came, until the relay stops (which
+        then writes the rest itself)."""
+        while True:
+            self._ledger_added.wait()
+            if self._stopped.wait(LEDGER_SECONDS):
+                return
+            self._ledger_added.clear()
+            self._write_ledger()
+            if len(self.ledger):  # not written: try again after the same pause
+                self._ledger_added.set()
+
+    def _write_ledger(self) -> None:
+        if not len(self.ledger):
             return
-        self._ledger_due = now + LEDGER_SECONDS
         try:
             self.ledger.flush(self.engine)
         except Exception as exc:  # kept for the next round; meanwhile nothing is lost

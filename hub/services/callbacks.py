@@ -23,7 +23,7 @@ from hub.mapping import MappingError, StatusUpdate, parse_page
 from hub.model.base import utcnow
 from hub.services.feedback import FeedbackResult, apply_update
 from hub.services.pool import ConnectorPool
-from hub.store.db import transaction
+from hub.store.db import savepoint, transaction
 from hub.store.dead_letters import add_dead_letter
 from hub.store.schema import callback_nonces
 from hub.workflow.actions import SlaClock
@@ -89,7 +89,7 @@ def receive(
     result = FeedbackResult()
     with transaction(pool.engine) as conn:
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 conn.execute(
                     callback_nonces.insert().values(connector=connector, nonce=nonce, seen_at=now)
                 )

@@ -83,43 +83,71 @@ class _WriterLock:
 
     SQLite allows one writer; a second one that finds the database locked polls it with
     sleeps (1, 2, 5 … ms). Waiting on a lock instead wakes the moment the writer is done.
+    Background writers — bookkeeping no request waits for, which only grows its batches
+    by waiting (dispatch records, the bus ledger) — let this process's waiting foreground
+    writers (an intake's group commit, an action) go first.
     """
 
     def __init__(self, database: str) -> None:
-        self._mutex = threading.Lock()
+        self._turn = threading.Condition()
+        self._busy = False
+        self._foreground_waiting = 0
         self._fd = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._mutex:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+    def held(self, *, background: bool = False) -> Iterator[None]:
+        self.acquire(background=background)
+        try:
+            yield
+        finally:
+            self.release()
 
-    def acquire(self) -> None:
+    def acquire(self, *, background: bool = False) -> None:
         """Wait for the lock (blocking: call from a worker thread, not the event loop)."""
-        self._mutex.acquire()
+        self._take_turn(background, blocking=True)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
-            self._mutex.release()
+            self._end_turn()
             raise
 
     def try_acquire(self) -> bool:
-        if not self._mutex.acquire(blocking=False):
+        if not self._take_turn(False, blocking=False):
             return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._mutex.release()
+            self._end_turn()
             return False
         return True
 
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._mutex.release()
+        self._end_turn()
+
+    def _take_turn(self, background: bool, *, blocking: bool) -> bool:
+        with self._turn:
+            if background:
+                while self._busy or self._foreground_waiting:
+                    if not blocking:
+                        return False
+                    self._turn.wait()
+            elif self._busy:
+                if not blocking:
+                    return False
+                self._foreground_waiting += 1
+                try:
+                    while self._busy:
+                        self._turn.wait()
+                finally:
+                    self._foreground_waiting -= 1
+            self._busy = True
+            return True
+
+    def _end_turn(self) -> None:
+        with self._turn:
+            self._busy = False
+            self._turn.notify_all()
 
 
 @asynccontextmanager
@@ -161,6 +189,7 @@ def _writer_lock(engine: Engine) -> _WriterLock | None:
 
 
 _AFTER_COMMIT = "hub_after_commit"
+_SAVEPOINTS = "hub_savepoints"
 
 
 def after_commit(conn: Connection, action: Callable[[], None]) -> None:
@@ -172,15 +201,30 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """A part of the caller's transaction that can fail alone: on an error its writes are
-    rolled back, and so are the after_commit actions it registered; the error is raised."""
+    rolled back, and so are the after_commit actions it registered; the error is raised.
+
+    Straight to the driver: SQLAlchemy's begin_nested compiles its SAVEPOINT anew each time
+    (a new name each time, so no cache), about 0.2 ms of CPU for two words of SQL.
+    """
     registered = conn.info.setdefault(_AFTER_COMMIT, [])
     before = len(registered)
+    depth = conn.info.get(_SAVEPOINTS, 0)
+    name = f"hub_savepoint_{depth}"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    conn.info[_SAVEPOINTS] = depth + 1
     try:
-        with conn.begin_nested():
+        cursor.execute(f"SAVEPOINT {name}")
+        try:
             yield
-    except BaseException:
-        del registered[before:]
-        raise
+        except BaseException:
+            del registered[before:]
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cursor.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        cursor.execute(f"RELEASE SAVEPOINT {name}")
+    finally:
+        conn.info[_SAVEPOINTS] = depth
+        cursor.close()
 
 
 @contextmanager
@@ -198,14 +242,17 @@ def _committed(engine: Engine) -> Iterator[tuple[Connection, list[Callable[[], N
 
 
 @contextmanager
-def transaction(engine: Engine, *, lock_held: bool = False) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, *, lock_held: bool = False, background: bool = False
+) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error; the actions
     registered with after_commit run after the commit (and after the writer lock is let go).
 
     `lock_held`: the caller already holds the writer slot (see writer_slot).
+    `background`: no request waits for it; on SQLite, foreground writers go first.
     """
     lock = None if lock_held else _writer_lock(engine)
-    held = lock.held() if lock is not None else nullcontext()
+    held = lock.held(background=background) if lock is not None else nullcontext()
     with held, _committed(engine) as (conn, actions):
         yield conn
     for action in actions:
