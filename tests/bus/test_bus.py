@@ -323,12 +323,13 @@ def test_a_batch_handler_that_raises_sends_every_message_round_again(
 
 
 class LaterHandler:
-    """A batch handler that answers later: each first attempt gets a Future the test
-    completes; a message's second attempt is answered at once."""
+    """A batch handler that answers later: a batch of first attempts gets a Future that the
+    test completes with `answer` (a retry for messages keyed "again"); a batch of second
+    attempts is answered at once."""
 
     def __init__(self) -> None:
         self.batches: list[list[tuple[str | None, int]]] = []
-        self.later: list[Future[Outcomes]] = []
+        self.later: list[tuple[list[Message], Future[Outcomes]]] = []
         self._lock = threading.Lock()
 
     def __call__(self, messages: list[Message]) -> Future[Outcomes]:
@@ -338,8 +339,16 @@ class LaterHandler:
             if messages[0].attempt > 1:
                 answer.set_result([None] * len(messages))
             else:
-                self.later.append(answer)
+                self.later.append((messages, answer))
         return answer
+
+    def handed(self) -> int:
+        with self._lock:
+            return sum(len(messages) for messages, _ in self.later)
+
+    def answer(self, index: int) -> None:
+        messages, later = self.later[index]
+        later.set_result([Retry("忙 (busy)", 0.01) if m.key == "again" else None for m in messages])
 
 
 def test_a_batch_answered_later_is_settled_in_order_and_the_next_one_goes_on_meanwhile(
@@ -352,18 +361,19 @@ def test_a_batch_answered_later_is_settled_in_order_and_the_next_one_goes_on_mea
     assert relay_once(engine, bus) == 3
     handler = LaterHandler()
     with run(engine, bus_settings, bus, Batch(handler, size=64), relay=False):
-        wait_until(lambda: len(handler.later) == 1, what="the first batch handed on")
+        wait_until(lambda: handler.handed() == 3, what="the first messages handed on")
         second = add_outbox(engine, 2, key="again")
         assert relay_once(engine, bus) == 2
-        wait_until(lambda: len(handler.later) == 2, what="the next batch taken meanwhile")
-        handler.later[1].set_result([Retry("忙 (busy)", delay=0.01), None])
+        wait_until(lambda: handler.handed() == 5, what="the next ones taken meanwhile")
+        for index in range(1, len(handler.later)):
+            handler.answer(index)
         time.sleep(0.4)  # longer than a consumer's wait: it would have settled by now
-        assert processed(engine) == []  # not ahead of the first batch
-        handler.later[0].set_result([None, None, None])
+        assert processed(engine) == []  # none ahead of the first batch
+        handler.answer(0)
         wait_until(lambda: len(processed(engine)) == 5, what="every message settled")
     assert sorted(processed(engine)) == sorted([*first, *second])
-    assert [len(b) for b in handler.batches[:2]] == [3, 2]
-    assert handler.batches[2:] == [[("again", 2)]]  # the retried one, once more
+    again = sorted(key for batch in handler.batches for key, n in batch if n == 2)
+    assert again == ["again", "again"]  # the retried ones, once more each
 
 
 def test_stopping_waits_for_the_batches_still_to_be_answered(
@@ -373,12 +383,13 @@ def test_stopping_waits_for_the_batches_still_to_be_answered(
     assert relay_once(engine, bus) == 4
     handler = LaterHandler()
     runner = run(engine, bus_settings, bus, Batch(handler, size=64), relay=False)
-    wait_until(lambda: len(handler.later) == 1, what="the batch handed on")
+    wait_until(lambda: handler.handed() == 4, what="the messages handed on")
     stopping = threading.Thread(target=runner.stop)
     stopping.start()
     stopping.join(0.4)
-    assert stopping.is_alive()  # the answer is still to come
-    handler.later[0].set_result([None] * 4)
+    assert stopping.is_alive()  # the answers are still to come
+    for index in range(len(handler.later)):
+        handler.answer(index)
     stopping.join(15)
     assert not stopping.is_alive()
     assert sorted(processed(engine)) == sorted(ids)  # settled before the consumer ended

@@ -7,6 +7,7 @@ poll is set to once a minute, so whatever arrives within the test did not come b
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -100,6 +101,53 @@ def test_a_leased_row_waits_for_its_lease_then_any_relay_publishes_it(
         queue = bus.topology.queue_name(bus.topology.spec("route"))
         assert [b["message_id"] for b in drain(bus, queue)] == [orphan]
     assert rows(engine) == [(orphan, True, True)]
+
+
+def test_a_publish_does_not_wait_for_the_ledger(
+    engine: Engine, bus_settings: Settings, broker_url: str
+) -> None:
+    """While the ledger's write waits for a lock another transaction holds (SQLite's writer
+    lock, PostgreSQL's row lock), rows handed to the relay still go out at once."""
+    first, second = add_outbox(engine, 2)  # no relay runs yet: handed below by the test
+    with transaction(engine) as conn:  # leased, so the relay's poll leaves them alone
+        conn.execute(update(outbox).values(lease_until=utcnow() + HANDOFF_LEASE))
+    with engine.connect() as conn:
+        stored = {r.message_id: dict(r._mapping) for r in conn.execute(select(outbox))}
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_rows() -> None:
+        with transaction(engine) as conn:
+            conn.execute(update(outbox).values(attempts=outbox.c.attempts))
+            holding.set()
+            release.wait(30)
+
+    handler = Recorder()
+    holder = threading.Thread(target=hold_the_rows)
+    with private_bus(broker_url) as bus:
+        runner = start_bus(
+            engine,
+            bus_settings,
+            {"route": handler},
+            topology=bus.topology,
+            relay_interval=ONCE_A_MINUTE,
+        )
+        with runner:
+            assert runner.relay is not None
+            wait_until(lambda: handoff_active(engine), what="the relay taking handed rows")
+            holder.start()
+            try:
+                assert holding.wait(10)
+                runner.relay.take([stored[first]])
+                wait_until(lambda: handler.ids() == [first], what="the first row")
+                time.sleep(0.5)  # the ledger is due and waits for the held lock
+                assert rows(engine)[0] == (first, False, True)
+                runner.relay.take([stored[second]])
+                wait_until(lambda: handler.ids() == [first, second], what="the second row")
+            finally:
+                release.set()
+                holder.join(10)
+            wait_until(lambda: all(r[1] for r in rows(engine)), what="both marked published")
+            wait_until(lambda: sorted(processed(engine)) == sorted([first, second]), what="settled")
 
 
 def test_the_ledger_writes_settled_ids_once_and_answers_for_them_before(engine: Engine) -> None:

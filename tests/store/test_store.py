@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -636,3 +638,54 @@ def test_a_failed_savepoint_drops_its_writes_and_its_after_commit_actions(engine
         keys = conn.execute(select(outbox.c.key).where(outbox.c.topic.like("t.%"))).scalars()
         assert list(keys) == ["kept"]
     assert ran == ["kept", "after"]
+
+
+def test_nested_savepoints_and_a_database_error_inside_one(engine: Engine) -> None:
+    """An inner savepoint that fails leaves its outer one whole; after a refused statement
+    (a duplicate message id) the transaction goes on — PostgreSQL too, where an error
+    otherwise aborts the whole transaction."""
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        conn.execute(outbox.insert(), outbox_row("t.first", "first", {}, now))
+        taken = conn.execute(select(outbox.c.message_id)).scalar_one()
+        with savepoint(conn):
+            conn.execute(outbox.insert(), outbox_row("t.outer", "outer", {}, now))
+            with pytest.raises(RuntimeError), savepoint(conn):
+                conn.execute(outbox.insert(), outbox_row("t.inner", "inner", {}, now))
+                raise RuntimeError("the inner part fails")
+        duplicate = {**outbox_row("t.twin", "twin", {}, now), "message_id": taken}
+        with pytest.raises(IntegrityError), savepoint(conn):
+            conn.execute(outbox.insert(), duplicate)
+        conn.execute(outbox.insert(), outbox_row("t.last", "last", {}, now))
+    with engine.connect() as conn:
+        keys = conn.execute(select(outbox.c.key).order_by(outbox.c.id)).scalars()
+        assert list(keys) == ["first", "outer", "last"]
+
+
+def test_background_writers_let_waiting_foreground_writers_go_first(tmp_path: Path) -> None:
+    """With the SQLite writer lock taken, a background writer (say, dispatch records) that
+    started waiting first still goes after a foreground one (an intake) that came later."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    upgrade(engine)
+    order: list[str] = []
+
+    def write(name: str, background: bool) -> None:
+        with transaction(engine, background=background):
+            order.append(name)
+
+    try:
+        with transaction(engine):  # holds the lock while the others line up
+            background = threading.Thread(target=write, args=("background", True))
+            background.start()
+            time.sleep(0.2)
+            foreground = threading.Thread(target=write, args=("foreground", False))
+            foreground.start()
+            time.sleep(0.2)
+            assert order == []
+        background.join(10)
+        foreground.join(10)
+        assert order == ["foreground", "background"]
+        write("alone", True)  # with nobody waiting it goes at once
+        assert order[-1] == "alone"
+    finally:
+        engine.dispose()
