@@ -72,7 +72,7 @@ class Ledger:
         if not published and not settled:
             return
         try:
-            with transaction(engine, background=True) as conn:
+            with transaction(engine) as conn:
                 _write(conn, published, settled)
         except BaseException:
             with self._lock:

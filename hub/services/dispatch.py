@@ -349,7 +349,7 @@ class Dispatcher:
             together.append(item)
         if decided:
             try:
-                with transaction(self.engine, background=True) as conn:
+                with transaction(self.engine) as conn:
                     workflow.write_many(conn, decided, utcnow())
             except workflow.Conflict:
                 together = []

@@ -83,71 +83,43 @@ class _WriterLock:
 
     SQLite allows one writer; a second one that finds the database locked polls it with
     sleeps (1, 2, 5 … ms). Waiting on a lock instead wakes the moment the writer is done.
-    Background writers — bookkeeping no request waits for, which only grows its batches
-    by waiting (dispatch records, the bus ledger) — let this process's waiting foreground
-    writers (an intake's group commit, an action) go first.
     """
 
     def __init__(self, database: str) -> None:
-        self._turn = threading.Condition()
-        self._busy = False
-        self._foreground_waiting = 0
+        self._mutex = threading.Lock()
         self._fd = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     @contextmanager
-    def held(self, *, background: bool = False) -> Iterator[None]:
-        self.acquire(background=background)
-        try:
-            yield
-        finally:
-            self.release()
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def acquire(self, *, background: bool = False) -> None:
+    def acquire(self) -> None:
         """Wait for the lock (blocking: call from a worker thread, not the event loop)."""
-        self._take_turn(background, blocking=True)
+        self._mutex.acquire()
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
-            self._end_turn()
+            self._mutex.release()
             raise
 
     def try_acquire(self) -> bool:
-        if not self._take_turn(False, blocking=False):
+        if not self._mutex.acquire(blocking=False):
             return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._end_turn()
+            self._mutex.release()
             return False
         return True
 
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._end_turn()
-
-    def _take_turn(self, background: bool, *, blocking: bool) -> bool:
-        with self._turn:
-            if background:
-                while self._busy or self._foreground_waiting:
-                    if not blocking:
-                        return False
-                    self._turn.wait()
-            elif self._busy:
-                if not blocking:
-                    return False
-                self._foreground_waiting += 1
-                try:
-                    while self._busy:
-                        self._turn.wait()
-                finally:
-                    self._foreground_waiting -= 1
-            self._busy = True
-            return True
-
-    def _end_turn(self) -> None:
-        with self._turn:
-            self._busy = False
-            self._turn.notify_all()
+        self._mutex.release()
 
 
 @asynccontextmanager
@@ -242,17 +214,14 @@ def _committed(engine: Engine) -> Iterator[tuple[Connection, list[Callable[[], N
 
 
 @contextmanager
-def transaction(
-    engine: Engine, *, lock_held: bool = False, background: bool = False
-) -> Iterator[Connection]:
+def transaction(engine: Engine, *, lock_held: bool = False) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error; the actions
     registered with after_commit run after the commit (and after the writer lock is let go).
 
     `lock_held`: the caller already holds the writer slot (see writer_slot).
-    `background`: no request waits for it; on SQLite, foreground writers go first.
     """
     lock = None if lock_held else _writer_lock(engine)
-    held = lock.held(background=background) if lock is not None else nullcontext()
+    held = lock.held() if lock is not None else nullcontext()
     with held, _committed(engine) as (conn, actions):
         yield conn
     for action in actions:

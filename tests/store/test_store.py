@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -660,32 +658,3 @@ def test_nested_savepoints_and_a_database_error_inside_one(engine: Engine) -> No
     with engine.connect() as conn:
         keys = conn.execute(select(outbox.c.key).order_by(outbox.c.id)).scalars()
         assert list(keys) == ["first", "outer", "last"]
-
-
-def test_background_writers_let_waiting_foreground_writers_go_first(tmp_path: Path) -> None:
-    """With the SQLite writer lock taken, a background writer (say, dispatch records) that
-    started waiting first still goes after a foreground one (an intake) that came later."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
-    upgrade(engine)
-    order: list[str] = []
-
-    def write(name: str, background: bool) -> None:
-        with transaction(engine, background=background):
-            order.append(name)
-
-    try:
-        with transaction(engine):  # holds the lock while the others line up
-            background = threading.Thread(target=write, args=("background", True))
-            background.start()
-            time.sleep(0.2)
-            foreground = threading.Thread(target=write, args=("foreground", False))
-            foreground.start()
-            time.sleep(0.2)
-            assert order == []
-        background.join(10)
-        foreground.join(10)
-        assert order == ["foreground", "background"]
-        write("alone", True)  # with nobody waiting it goes at once
-        assert order[-1] == "alone"
-    finally:
-        engine.dispose()
