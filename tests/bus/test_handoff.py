@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,7 +17,7 @@ import pytest
 from bus_helpers import Recorder, add_outbox, drain, private_bus, processed, wait_until
 from sqlalchemy import Engine, insert, select, update
 
-from hub.bus import relay_once, start_bus
+from hub.bus import Bus, BusRunner, relay_once, start_bus
 from hub.bus.ledger import Ledger
 from hub.bus.topology import TOPIC_RECEIVED
 from hub.config import Settings
@@ -32,6 +34,19 @@ def bus_settings(settings: Settings, broker_url: str) -> Settings:
     return replace(settings, broker_url=broker_url)
 
 
+@contextmanager
+def handing_bus(
+    engine: Engine, settings: Settings, bus: Bus, handler: Recorder
+) -> Iterator[BusRunner]:
+    """The bus consuming `route` with `handler`, once its relay takes handed rows; its
+    poll comes once a minute, so nothing in a test arrives by a poll."""
+    with start_bus(
+        engine, settings, {"route": handler}, topology=bus.topology, relay_interval=ONCE_A_MINUTE
+    ) as runner:
+        wait_until(lambda: handoff_active(engine), what="the relay taking handed rows")
+        yield runner
+
+
 def rows(engine: Engine) -> list[tuple[str, bool, bool]]:
     """(message id, published, leased) of every outbox row, in id order."""
     with engine.connect() as conn:
@@ -43,21 +58,12 @@ def test_committed_rows_go_out_at_once_and_are_marked_published_later(
     engine: Engine, bus_settings: Settings, broker_url: str
 ) -> None:
     handler = Recorder()
-    with private_bus(broker_url) as bus:
-        runner = start_bus(
-            engine,
-            bus_settings,
-            {"route": handler},
-            topology=bus.topology,
-            relay_interval=ONCE_A_MINUTE,
-        )
-        with runner:
-            wait_until(lambda: handoff_active(engine), what="the relay taking handed rows")
-            ids = add_outbox(engine, 3)  # after the relay's first poll: only the handoff
-            wait_until(lambda: sorted(handler.ids()) == sorted(ids), what="the handed rows")
-            assert [r[2] for r in rows(engine)] == [True] * 3  # leased to this relay
-            wait_until(lambda: all(r[1] for r in rows(engine)), what="marked published")
-            wait_until(lambda: sorted(processed(engine)) == sorted(ids), what="settled")
+    with private_bus(broker_url) as bus, handing_bus(engine, bus_settings, bus, handler):
+        ids = add_outbox(engine, 3)  # after the relay's first poll: only the handoff
+        wait_until(lambda: sorted(handler.ids()) == sorted(ids), what="the handed rows")
+        assert [r[2] for r in rows(engine)] == [True] * 3  # leased to this relay
+        wait_until(lambda: all(r[1] for r in rows(engine)), what="marked published")
+        wait_until(lambda: sorted(processed(engine)) == sorted(ids), what="settled")
     assert len(handler.calls) == 3  # each once: the poll never took the leased rows
 
 
@@ -65,16 +71,7 @@ def test_a_rolled_back_transaction_hands_nothing(
     engine: Engine, bus_settings: Settings, broker_url: str
 ) -> None:
     handler = Recorder()
-    with (
-        private_bus(broker_url) as bus,
-        start_bus(
-            engine,
-            bus_settings,
-            {"route": handler},
-            topology=bus.topology,
-            relay_interval=ONCE_A_MINUTE,
-        ),
-    ):
+    with private_bus(broker_url) as bus, handing_bus(engine, bus_settings, bus, handler):
         doomed = outbox_row(TOPIC_RECEIVED, "JK1", {"n": 1}, utcnow())
         with pytest.raises(RuntimeError), transaction(engine) as conn:
             insert_outbox(conn, [doomed])
@@ -123,31 +120,23 @@ def test_a_publish_does_not_wait_for_the_ledger(
 
     handler = Recorder()
     holder = threading.Thread(target=hold_the_rows)
-    with private_bus(broker_url) as bus:
-        runner = start_bus(
-            engine,
-            bus_settings,
-            {"route": handler},
-            topology=bus.topology,
-            relay_interval=ONCE_A_MINUTE,
-        )
-        with runner:
-            assert runner.relay is not None
-            wait_until(lambda: handoff_active(engine), what="the relay taking handed rows")
-            holder.start()
-            try:
-                assert holding.wait(10)
-                runner.relay.take([stored[first]])
-                wait_until(lambda: handler.ids() == [first], what="the first row")
-                time.sleep(0.5)  # the ledger is due and waits for the held lock
-                assert rows(engine)[0] == (first, False, True)
-                runner.relay.take([stored[second]])
-                wait_until(lambda: handler.ids() == [first, second], what="the second row")
-            finally:
-                release.set()
-                holder.join(10)
-            wait_until(lambda: all(r[1] for r in rows(engine)), what="both marked published")
-            wait_until(lambda: sorted(processed(engine)) == sorted([first, second]), what="settled")
+    with private_bus(broker_url) as bus, handing_bus(engine, bus_settings, bus, handler) as runner:
+        relay = runner.relay
+        assert relay is not None
+        holder.start()
+        try:
+            assert holding.wait(10)
+            relay.take([stored[first]])
+            wait_until(lambda: handler.ids() == [first], what="the first row")
+            time.sleep(0.5)  # the ledger is due and waits for the held lock
+            assert rows(engine)[0] == (first, False, True)
+            relay.take([stored[second]])
+            wait_until(lambda: handler.ids() == [first, second], what="the second row")
+        finally:
+            release.set()
+            holder.join(10)
+        wait_until(lambda: all(r[1] for r in rows(engine)), what="both marked published")
+        wait_until(lambda: sorted(processed(engine)) == sorted([first, second]), what="settled")
 
 
 def test_the_ledger_writes_settled_ids_once_and_answers_for_them_before(engine: Engine) -> None:

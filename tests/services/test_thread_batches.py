@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -26,11 +27,20 @@ class Gate:
         return [item * 2 for item in items]
 
 
-def test_lists_handed_in_while_one_is_handled_go_together_and_each_gets_its_results() -> None:
+Busy = tuple[Gate, ThreadBatches[int, int], Future[list[int]]]
+
+
+def busy(first: list[int], max_items: int = 256) -> Busy:
+    """Batches whose thread is inside its first call (on `first`), held until released."""
     gate = Gate()
-    batches: ThreadBatches[int, int] = ThreadBatches(gate, "test-batches")
-    first = batches.submit([1, 2])
+    batches: ThreadBatches[int, int] = ThreadBatches(gate, "test-batches", max_items=max_items)
+    running = batches.submit(first)
     assert gate.entered.wait(10)
+    return gate, batches, running
+
+
+def test_lists_handed_in_while_one_is_handled_go_together_and_each_gets_its_results() -> None:
+    gate, batches, first = busy([1, 2])
     second, third = batches.submit([3]), batches.submit([4, 5])
     gate.release.set()
     assert first.result(10) == [2, 4]
@@ -41,10 +51,7 @@ def test_lists_handed_in_while_one_is_handled_go_together_and_each_gets_its_resu
 
 
 def test_a_joined_call_that_fails_is_retried_list_by_list() -> None:
-    gate = Gate()
-    batches: ThreadBatches[int, int] = ThreadBatches(gate, "test-batches")
-    first = batches.submit([1])
-    assert gate.entered.wait(10)
+    gate, batches, first = busy([1])
     bad, good = batches.submit([-1]), batches.submit([7])
     gate.release.set()
     assert first.result(10) == [2]
@@ -56,10 +63,7 @@ def test_a_joined_call_that_fails_is_retried_list_by_list() -> None:
 
 
 def test_max_items_bounds_a_joined_call() -> None:
-    gate = Gate()
-    batches: ThreadBatches[int, int] = ThreadBatches(gate, "test-batches", max_items=3)
-    batches.submit([0])
-    assert gate.entered.wait(10)
+    gate, batches, _ = busy([0], max_items=3)
     waiting = [batches.submit([i, i]) for i in range(1, 4)]
     gate.release.set()
     assert [f.result(10) for f in waiting] == [[2, 2], [4, 4], [6, 6]]
@@ -68,10 +72,7 @@ def test_max_items_bounds_a_joined_call() -> None:
 
 
 def test_close_finishes_what_was_handed_in_and_a_later_hand_in_still_works() -> None:
-    gate = Gate()
-    batches: ThreadBatches[int, int] = ThreadBatches(gate, "test-batches")
-    pending = batches.submit([1])
-    assert gate.entered.wait(10)
+    gate, batches, pending = busy([1])
     closer = threading.Thread(target=batches.close)
     closer.start()
     closer.join(0.2)
