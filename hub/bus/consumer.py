@@ -281,7 +281,7 @@ class QueueConsumer(ConsumerMixin):
                         conn.drain_events(timeout=safety_interval)
                     except TimeoutError:
                         conn.heartbeat_check()
-                        self.settle_finished()
+                        self._settle_finished()
                         yield
                         continue
                     while self._gathered and len(self._gathered) < self.batch.size:
@@ -290,7 +290,7 @@ class QueueConsumer(ConsumerMixin):
                         except TimeoutError:
                             break
                     self.flush()
-                    self.settle_finished()
+                    self._settle_finished()
                     yield
             finally:
                 self._settle_all()
@@ -341,7 +341,7 @@ class QueueConsumer(ConsumerMixin):
         while len(self._pending) > PIPELINED_BATCHES:
             self._settle_oldest()
 
-    def settle_finished(self) -> None:
+    def _settle_finished(self) -> None:
         """Settle the handed-on batches whose outcomes have come, in order."""
         while self._pending and self._pending[0][1].done():
             self._settle_oldest()
