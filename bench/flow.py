@@ -155,7 +155,8 @@ async def paced_load(port: int, key: str, rate: float, seconds: float, first: in
         finally:
             writer.close()
 
-    pool = [asyncio.create_task(connection()) for _ in range(64)]
+    # Few enough that none stays idle past the server's keep-alive timeout (5 s) at low rates.
+    pool = [asyncio.create_task(connection()) for _ in range(max(2, min(64, int(rate) // 4)))]
     await schedule()
     for _ in pool:
         queue.put_nowait(-1)

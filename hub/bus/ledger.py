@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from hub.model.base import utcnow
-from hub.store.db import transaction
+from hub.services.write_rounds import write_rounds
 from hub.store.schema import outbox, processed_messages
 
 #: Message ids per UPDATE … IN (…) (well within SQLite's bound-parameter limit).
@@ -71,9 +71,8 @@ class Ledger:
             self._writing = settled
         if not published and not settled:
             return
-        try:
-            with transaction(engine) as conn:
-                _write(conn, published, settled)
+        try:  # in the process's next write round, with its other writes
+            write_rounds(engine).write(lambda conn: _write(conn, published, settled))
         except BaseException:
             with self._lock:
                 self._published[:0] = published

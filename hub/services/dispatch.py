@@ -16,11 +16,11 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
 
 from hub.adapters.errors import AdapterError, CircuitOpen
 from hub.mapping import DispatchResult, MappingError
@@ -32,9 +32,10 @@ from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
 from hub.services.preclaims import PreClaims
-from hub.services.thread_batches import ThreadBatches, then
+from hub.services.thread_batches import then
+from hub.services.write_rounds import write_rounds
 from hub.store import work_orders as repo
-from hub.store.db import transaction
+from hub.store.db import savepoint, transaction
 from hub.store.schema import assignments
 from hub.workflow import actions
 from hub.workflow.states import InvalidTransition
@@ -117,7 +118,8 @@ class Dispatcher:
         self.claims: PreClaims | None = None
         self._executors: dict[str, ThreadPoolExecutor | None] = {}
         self._senders_lock = threading.Lock()
-        self._recorder = ThreadBatches(self._record_many, "hub-dispatch-record")
+        #: Records the tasks created, in the process's write rounds (with other writes).
+        self._writer = write_rounds(engine)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -143,10 +145,9 @@ class Dispatcher:
         self, wanted: Sequence[tuple[str, str | None]]
     ) -> Future[list[list[Delivery] | Exception]]:
         """As dispatch_many, but returns once the department systems have answered: the
-        Future is done when the tasks they created are recorded (by the recorder thread,
-        together with other batches' — a bus consumer sends its next batch meanwhile)."""
-        with self.engine.connect() as conn:
-            orders = repo.get_work_orders(conn, [wo_no for wo_no, _ in wanted])
+        Future is done when the tasks they created are recorded (in the process's next
+        write round, with its other writes — a bus consumer sends its next batch meanwhile)."""
+        orders = self._orders([wo_no for wo_no, _ in wanted])
         missing: dict[int, Exception] = {}
         found: dict[int, list[Delivery]] = {}
         work: list[tuple[int, WorkOrder, Assignment]] = []
@@ -181,7 +182,13 @@ class Dispatcher:
                 found[index].append(delivery)
             return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
 
-        return then(self._recorder.submit([s for _, s in sent]), recorded)
+        to_record = [s for _, s in sent]
+        recording: Future[list[Delivery]] = Future()
+        if to_record:
+            recording = self._writer.submit(lambda conn: self._record_many(conn, to_record))
+        else:
+            recording.set_result([])
+        return then(recording, recorded)
 
     def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
         """An urging or supervision notice: the unit's `notice` operation, else its inbox."""
@@ -230,6 +237,15 @@ class Dispatcher:
             + 5.0
         )
         return max(self.policy.lease, call)
+
+    def _orders(self, wo_nos: list[str]) -> dict[str, WorkOrder]:
+        """The orders, as the router here stored them a moment ago or else as read."""
+        found = self.claims.orders(wo_nos) if self.claims is not None else {}
+        unknown = [wo_no for wo_no in wo_nos if wo_no not in found]
+        if unknown:
+            with self.engine.connect() as conn:
+                found.update(repo.get_work_orders(conn, unknown))
+        return found
 
     def _leased_here(self, order: WorkOrder, assignment: Assignment, now: datetime) -> bool:
         return self.claims is not None and self.claims.take(order.wo_no, assignment, now)
@@ -284,7 +300,7 @@ class Dispatcher:
         for executor in executors.values():
             if executor is not None:
                 executor.shutdown(wait=True)
-        self._recorder.close()
+        self._writer.close()
 
     def _attempt(self, order: WorkOrder, assignment: Assignment, attempt: int) -> Delivery | _Sent:
         """One claimed delivery: the task created (to record), or what happened instead."""
@@ -333,9 +349,9 @@ class Dispatcher:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def _record_many(self, sent: list[_Sent]) -> list[Delivery]:
-        """Record created tasks in one transaction; an order with more than one of them
-        here, or one that changed since it was read, is recorded on its own."""
+    def _record_many(self, conn: Connection, sent: list[_Sent]) -> list[Delivery]:
+        """Record created tasks together; an order with more than one of them here, or
+        one that changed since it was read, is read again and recorded on its own."""
         per_order = Counter(s.order.wo_no for s in sent)
         decided: list[tuple[WorkOrder, actions.Change]] = []
         together: list[_Sent] = []
@@ -349,35 +365,29 @@ class Dispatcher:
             together.append(item)
         if decided:
             try:
-                with transaction(self.engine) as conn:
+                with savepoint(conn):
                     workflow.write_many(conn, decided, utcnow())
             except workflow.Conflict:
                 together = []
         written = {id(item) for item in together}
         return [
-            Delivery(item.order.wo_no, item.assignment.unit_code, "delivered", item.external_id)
-            if id(item) in written
-            else self._record(item.order, item.assignment, item.external_id, item.state)
+            item.recorded() if id(item) in written else self._record_one(conn, item)
             for item in sent
         ]
 
-    def _record(
-        self,
-        order: WorkOrder,
-        assignment: Assignment,
-        external_id: str | None,
-        state: DeliveryState,
-    ) -> Delivery:
-        def decide(_conn: object, current: WorkOrder) -> actions.Change:
-            item = _Sent(current, _same(current, assignment), external_id, utcnow(), state)
-            return _delivered_change(current, item)
+    def _record_one(self, conn: Connection, sent: _Sent) -> Delivery:
+        """Record one task on the order as it is now."""
 
+        def decide(_conn: Connection, current: WorkOrder) -> actions.Change:
+            now_sent = replace(sent, order=current, assignment=_same(current, sent.assignment))
+            return _delivered_change(current, now_sent)
+
+        wo_no, unit_code = sent.order.wo_no, sent.assignment.unit_code
         try:
-            workflow.apply(self.engine, order.wo_no, decide)
+            workflow.apply_in(conn, wo_no, decide)
         except InvalidTransition as exc:  # cancelled or merged meanwhile: nothing to record
-            return Delivery(order.wo_no, assignment.unit_code, "skipped", reason=str(exc))
-        outcome: Outcome = "inbox" if state is DeliveryState.INBOX else "delivered"
-        return Delivery(order.wo_no, assignment.unit_code, outcome, external_id)
+            return Delivery(wo_no, unit_code, "skipped", reason=str(exc))
+        return sent.recorded()
 
     def _to_inbox(
         self, order: WorkOrder, assignment: Assignment, key: str, reason: str | None = None
@@ -396,7 +406,8 @@ class Dispatcher:
                 "fallback_reason": reason,
             },
         )
-        return self._record(order, assignment, f"inbox:{item_id}", DeliveryState.INBOX)
+        sent = _Sent(order, assignment, f"inbox:{item_id}", utcnow(), DeliveryState.INBOX)
+        return self._writer.write(lambda conn: self._record_many(conn, [sent]))[0]
 
     def _failed(
         self, order: WorkOrder, assignment: Assignment, key: str, reason: str, attempt: int
@@ -463,6 +474,10 @@ class _Sent:
     external_id: str | None
     answered_at: datetime
     state: DeliveryState = DeliveryState.DELIVERED
+
+    def recorded(self) -> Delivery:
+        outcome: Outcome = "inbox" if self.state is DeliveryState.INBOX else "delivered"
+        return Delivery(self.order.wo_no, self.assignment.unit_code, outcome, self.external_id)
 
 
 def _delivered_change(order: WorkOrder, sent: _Sent) -> actions.Change:

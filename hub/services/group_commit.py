@@ -5,8 +5,10 @@ stays the system of record; what is shared is the per-transaction cost (BEGIN, C
 statement set-up), which on SQLite is most of the cost of a small write.
 
 Batches form naturally: requests that arrive while a batch is being written queue up and
-go together in the next one. The write runs through `run` — inline on the event loop for
-SQLite (no thread hand-offs fighting over the GIL), in the thread pool for PostgreSQL.
+go together in the next one. The preparation runs through `run` (inline on the event loop
+for SQLite, in the thread pool for PostgreSQL); the write goes to the process's write
+rounds (hub.services.write_rounds), where it shares a transaction with the process's other
+writes of the moment.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from hub.store.db import transaction, writer_slot
+from hub.services.write_rounds import write_rounds
 
 J = TypeVar("J")
 P = TypeVar("P")
@@ -31,8 +33,8 @@ class GroupCommitter(Generic[J, P, R]):
     """Queues jobs from concurrent requests and writes them in batches.
 
     `prepare(jobs)` does the work that needs no database lock; `write(conn, prepared)`
-    runs in the transaction and returns one result per job. If a batch raises, each of
-    its jobs is retried alone, so one bad job cannot fail its neighbours.
+    runs in a write round (in a savepoint) and returns one result per job. If a batch
+    raises, each of its jobs is retried alone, so one bad job cannot fail its neighbours.
     """
 
     def __init__(
@@ -44,7 +46,7 @@ class GroupCommitter(Generic[J, P, R]):
         *,
         max_batch: int = 256,
     ) -> None:
-        self._engine = engine
+        self._writer = write_rounds(engine)
         self._prepare = prepare
         self._write_batch = write
         self._run = run
@@ -69,18 +71,14 @@ class GroupCommitter(Generic[J, P, R]):
             del self._pending[: self._max_batch]
             await self._process(batch)
 
-    def _write(self, prepared: P) -> list[R]:
-        with transaction(self._engine, lock_held=True) as conn:
-            return self._write_batch(conn, prepared)
-
     async def _process(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:
             jobs = [job for job, _ in batch]
             # `run`: preparing may read (e.g. routing on receipt); no lock is held yet.
             prepared = await self._run(lambda: self._prepare(jobs))
-            # Requests keep arriving while we wait for the slot; they form the next batch.
-            async with writer_slot(self._engine):
-                results = await self._run(lambda: self._write(prepared))
+            # Requests keep arriving while the batch is written; they form the next one.
+            write = self._writer.submit(lambda conn: self._write_batch(conn, prepared))
+            results = await asyncio.wrap_future(write)
         except Exception as exc:
             if len(batch) > 1:
                 for item in batch:

@@ -58,6 +58,12 @@ class ThreadBatches(Generic[T, R]):
             self._ready.notify()
         return job.future
 
+    @property
+    def waiting(self) -> int:
+        """How many lists wait for the next call."""
+        with self._ready:
+            return len(self._jobs)
+
     def close(self) -> None:
         """Finish what was handed in, then let the thread go."""
         with self._ready:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from hub.model.work_order import WorkOrder
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
 from hub.store.bulk import insert_many
-from hub.store.db import transaction
+from hub.store.db import after_commit, savepoint, transaction
 from hub.store.outbox import insert_outbox, outbox_row
 from hub.store.schema import assignments, events, work_orders
 from hub.workflow.actions import Change
@@ -224,9 +224,12 @@ def _insert_assignments(
     decided: Sequence[tuple[WorkOrder, Change]],
     now: datetime,
     claims: PreClaims | None,
-) -> None:
-    for rows in _grouped(_assignment_rows(decided, now, claims)):
-        insert_many(conn, assignments, rows, one_statement=True)
+) -> list[dict[str, Any]]:
+    """Insert the new assignments; returns their rows (without ids)."""
+    rows = _assignment_rows(decided, now, claims)
+    for group in _grouped(rows):
+        insert_many(conn, assignments, group, one_statement=True)
+    return rows
 
 
 def _insert_messages(
@@ -256,7 +259,10 @@ def insert_changed(
     each order's row already changed, its first event followed by the change's, and the
     change's assignments and messages — what inserting the rows and then write_many would
     store, without updating rows just inserted or reading their events back. `rows`: each
-    order's row and first event, by number; every change folds_into_insert."""
+    order's row and first event, by number; every change folds_into_insert.
+
+    With `claims`, the orders as stored are also handed to this process's dispatcher once
+    the transaction commits (PreClaims.keep), so it need not read them back."""
     order_rows, event_rows = [], []
     for order, change in decided:
         row, first_event = rows[order.wo_no]
@@ -272,8 +278,35 @@ def insert_changed(
     for group in _grouped(order_rows):
         repo.insert_work_orders(conn, group)
     repo.insert_events(conn, event_rows)
-    _insert_assignments(conn, decided, now, claims)
+    assignment_rows = _insert_assignments(conn, decided, now, claims)
     _insert_messages(conn, decided, now)
+    if claims is not None:
+        ids = repo.assignment_ids(conn, [order.wo_no for order, _ in decided])
+        per_order: dict[str, list[dict[str, Any]]] = {order.wo_no: [] for order, _ in decided}
+        for row in assignment_rows:
+            row["id"] = ids[(row["wo_no"], row["unit_code"], row["dispatch_key"])]
+            per_order[row["wo_no"]].append(row)
+        stored = {
+            order.wo_no: partial(as_stored, order, change, per_order[order.wo_no], now)
+            for order, change in decided
+        }
+        after_commit(conn, partial(claims.keep, stored))
+
+
+def as_stored(
+    order: WorkOrder, change: Change, assignment_rows: list[dict[str, Any]], now: datetime
+) -> WorkOrder:
+    """A new order as insert_changed stored it (with its assignments' rows, ids
+    included), built as reading it back would build it — but only when it is wanted."""
+    return order.model_copy(
+        update={
+            **change.fields,
+            "status": change.status,
+            "version": order.version + 1,
+            "updated_at": now,
+            "assignments": [repo.assignment_from_row(row) for row in assignment_rows],
+        }
+    )
 
 
 def write_change(conn: Connection, order: WorkOrder, change: Change, now: datetime) -> None:
@@ -310,6 +343,25 @@ def apply(
         try:
             with transaction(engine) as conn:
                 write_change(conn, order, change, now or utcnow())
+            return order, change
+        except Conflict:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def apply_in(
+    conn: Connection, wo_no: str, decide: Decide, *, tries: int = 5
+) -> tuple[WorkOrder, Change]:
+    """As apply, in the caller's transaction (which already holds SQLite's writer lock):
+    read, decide and write, each write in a savepoint, deciding again on a Conflict (on
+    PostgreSQL another transaction can commit between the read and the write)."""
+    for attempt in range(tries):
+        order = load(conn, wo_no)
+        change = decide(conn, order)
+        try:
+            with savepoint(conn):
+                write_change(conn, order, change, utcnow())
             return order, change
         except Conflict:
             if attempt == tries - 1:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
-from functools import lru_cache, partial
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,59 +97,6 @@ class _WriterLock:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def acquire(self) -> None:
-        """Wait for the lock (blocking: call from a worker thread, not the event loop)."""
-        self._mutex.acquire()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._mutex.release()
-            raise
-
-    def try_acquire(self) -> bool:
-        if not self._mutex.acquire(blocking=False):
-            return False
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._mutex.release()
-            return False
-        return True
-
-    def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._mutex.release()
-
-
-@asynccontextmanager
-async def writer_slot(engine: Engine) -> AsyncIterator[None]:
-    """Hold the SQLite writer lock without blocking the event loop while another writes.
-
-    When the lock is taken, a worker thread waits for it: polling from the event loop
-    instead cost the API process a third of its CPU while the workers wrote. If the waiting
-    request is cancelled, the lock is let go as soon as the thread gets it.
-    """
-    lock = _writer_lock(engine)
-    if lock is None:
-        yield
-        return
-    if not lock.try_acquire():
-        waiting = asyncio.ensure_future(asyncio.to_thread(lock.acquire))
-        try:
-            await asyncio.shield(waiting)
-        except asyncio.CancelledError:
-            waiting.add_done_callback(partial(_release_once_taken, lock))
-            raise
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _release_once_taken(lock: _WriterLock, taking: asyncio.Future[None]) -> None:
-    if not taking.cancelled() and taking.exception() is None:
-        lock.release()
-
 
 @lru_cache(maxsize=32)
 def _writer_lock(engine: Engine) -> _WriterLock | None:
@@ -214,13 +160,11 @@ def _committed(engine: Engine) -> Iterator[tuple[Connection, list[Callable[[], N
 
 
 @contextmanager
-def transaction(engine: Engine, *, lock_held: bool = False) -> Iterator[Connection]:
+def transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error; the actions
     registered with after_commit run after the commit (and after the writer lock is let go).
-
-    `lock_held`: the caller already holds the writer slot (see writer_slot).
     """
-    lock = None if lock_held else _writer_lock(engine)
+    lock = _writer_lock(engine)
     held = lock.held() if lock is not None else nullcontext()
     with held, _committed(engine) as (conn, actions):
         yield conn

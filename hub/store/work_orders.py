@@ -183,14 +183,31 @@ def _assignments_of(conn: Connection, wo_nos: list[str]) -> dict[str, list[Assig
     found: dict[str, list[Assignment]] = {wo_no: [] for wo_no in wo_nos}
     if not wo_nos:
         return found
-    rows = conn.execute(_ASSIGNMENTS_OF, {"wo_nos": wo_nos}).mappings()
-    for row in rows:
-        data = dict(row)
-        wo_no = data.pop("wo_no")
-        data.pop("created_at")
-        data.pop("updated_at")
-        found[wo_no].append(Assignment.model_validate(data))
+    for row in conn.execute(_ASSIGNMENTS_OF, {"wo_nos": wo_nos}).mappings():
+        found[row["wo_no"]].append(assignment_from_row(row))
     return found
+
+
+#: Columns of an assignments row that its model does not hold.
+_ROW_ONLY = ("wo_no", "created_at", "updated_at")
+_ASSIGNMENT_COLUMNS = tuple(c.name for c in assignments.c if c.name not in _ROW_ONLY)
+
+
+def assignment_from_row(row: Mapping[Any, Any]) -> Assignment:
+    """The model of an assignments row (read back, or as just inserted with its id)."""
+    return Assignment.model_validate({name: row.get(name) for name in _ASSIGNMENT_COLUMNS})
+
+
+_ASSIGNMENT_IDS = select(
+    assignments.c.id, assignments.c.wo_no, assignments.c.unit_code, assignments.c.dispatch_key
+).where(assignments.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
+
+
+def assignment_ids(conn: Connection, wo_nos: list[str]) -> dict[tuple[str, str, str], int]:
+    """(order, unit, dispatch key) → id of the orders' assignments: the ids of rows just
+    inserted in bulk, where the driver gives none back."""
+    rows = conn.execute(_ASSIGNMENT_IDS, {"wo_nos": wo_nos})
+    return {(row.wo_no, row.unit_code, row.dispatch_key): int(row.id) for row in rows}
 
 
 _ORDER_BY_NO = select(work_orders).where(work_orders.c.wo_no == bindparam("wo_no"))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flow_helpers import LAMP, Hub
-from sqlalchemy import select
+from sqlalchemy import event, select
 from test_flow_batches import KINDS, tasks_per_order
 
 from hub.model.base import utcnow
@@ -19,7 +19,7 @@ from hub.services import routing
 from hub.services.intake import TOPIC_RECEIVED, NewOrder, prepare_orders, write_orders
 from hub.store.db import transaction
 from hub.store.schema import assignments, events, outbox, work_orders
-from hub.store.work_orders import allocate_serials
+from hub.store.work_orders import allocate_serials, get_work_order
 
 pytest_plugins = ["flow_fixtures"]
 
@@ -178,3 +178,40 @@ def test_an_order_routed_on_receipt_is_stored_as_the_route_queue_stores_it(
     [outcome] = router.route_many([through_queue])
     assert outcome in ("dispatched", "transferred")
     assert stored(hub, on_receipt) == stored(hub, through_queue)
+
+
+ROUTED_HERE = pytest.mark.parametrize("body", [NOISE, LAMP], ids=["department", "village"])
+
+
+@ROUTED_HERE
+def test_the_router_leaves_its_dispatcher_the_order_as_stored(
+    quiet_hub: Hub, body: dict[str, Any]
+) -> None:
+    """The same order a read would give, given out once."""
+    claims = quiet_hub.runtime.dispatcher.claims
+    assert claims is not None
+    [wo_no] = receive_together(quiet_hub, [body])
+    [kept] = claims.orders([wo_no]).values()
+    with quiet_hub.runtime.engine.connect() as conn:
+        assert kept == get_work_order(conn, wo_no)
+    assert claims.orders([wo_no]) == {}
+
+
+@ROUTED_HERE
+def test_the_dispatcher_sends_an_order_routed_here_without_reading_it(
+    quiet_hub: Hub, keys: Any, body: dict[str, Any]
+) -> None:
+    [wo_no] = receive_together(quiet_hub, [body])
+    statements: list[str] = []
+    listen = ("before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(quiet_hub.runtime.engine, *listen)
+    try:
+        [deliveries] = quiet_hub.runtime.dispatcher.dispatch_many([(wo_no, None)])
+    finally:
+        event.remove(quiet_hub.runtime.engine, *listen)
+    sent = "inbox" if body is LAMP else "delivered"  # the village's town has no connector
+    assert [d.outcome for d in deliveries] == [sent]  # type: ignore[union-attr]
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in reads if "FROM work_orders" in s or "FROM assignments" in s]
+    order = quiet_hub.order(keys.staff, wo_no)
+    assert [a["delivery_state"] for a in order["assignments"]] == [sent]
