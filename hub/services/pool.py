@@ -6,6 +6,7 @@ feedback poller and the reply sender must share one per connector, not build one
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from hub.config import Settings
 from hub.connectors.models import ConnectorConfig, Operation
 from hub.mapping import Mapping, load_mappings, parse_page
 from hub.services.connectors import connector_files, load_one, open_adapter
+
+log = logging.getLogger(__name__)
 
 
 class ConnectorPool:
@@ -37,6 +40,23 @@ class ConnectorPool:
                 self._configs[name] = load_one(self.settings, name)
             return self._configs[name][0]
 
+    def preload(self) -> None:
+        """Load every connector's config and the mappings now, before the first order.
+
+        Loading one takes some 50 ms (its file and the reference data); on first use that
+        fell inside the first write round that leased an assignment to it, holding the
+        writer lock meanwhile. A file that does not load is reported here and again on use.
+        """
+        for name in self.names():
+            try:
+                self.config(name)
+            except Exception as exc:  # the bus still starts; the connector's orders fail
+                log.warning("connector %s not loaded: %s", name, exc)
+        try:
+            self._all_mappings()
+        except Exception as exc:  # as above: reported again when a mapping is wanted
+            log.warning("mappings not loaded: %s", exc)
+
     def adapter(self, name: str) -> Adapter:
         config = self.config(name)
         with self._lock:
@@ -45,10 +65,13 @@ class ConnectorPool:
             return self._adapters[name]
 
     def mapping(self, name: str) -> Mapping:
+        return self._all_mappings()[name]
+
+    def _all_mappings(self) -> dict[str, Mapping]:
         with self._lock:
             if self._mappings is None:
                 self._mappings = load_mappings(self.settings.mappings_dir)
-            return self._mappings[name]
+            return self._mappings
 
     def operation(self, connector: str, kind: str) -> Operation | None:
         """The connector's operation named `kind` (create, status, reply, notice …), if any."""

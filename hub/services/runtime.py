@@ -135,7 +135,11 @@ class FlowRuntime:
     # --- bus handlers ---------------------------------------------------------------------
 
     def handlers(self) -> dict[str, Handler | Batch]:
-        """Routing and dispatch take their queue's waiting messages as one batch."""
+        """Routing and dispatch take their queue's waiting messages as one batch.
+
+        Called once, as this process starts running the flow: the connectors and mappings
+        are loaded now rather than by the first orders (ConnectorPool.preload)."""
+        self.pool.preload()
         dispatch = Batch(self._on_dispatch_batch, BATCH_SIZE)
         table: dict[str, Handler | Batch] = {
             "route": Batch(self._on_received_batch, BATCH_SIZE),
