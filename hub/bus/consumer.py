@@ -154,7 +154,8 @@ def settled_ids(engine: Engine, consumer: str, message_ids: list[str]) -> set[st
     """Which of these ids this consumer has settled before."""
     with engine.connect() as conn:
         found = conn.execute(_SETTLED, {"consumer": consumer, "ids": message_ids})
-        return set(found.scalars())
+        # rows, not .scalars(): that builds the result's column index anew on every call
+        return {row[0] for row in found}
 
 
 _SETTLED = select(processed_messages.c.message_id).where(

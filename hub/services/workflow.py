@@ -10,18 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Table, Update, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Table
 
 from hub.model.base import utcnow
 from hub.model.codes import AssignmentState, DeliveryState
 from hub.model.work_order import WorkOrder
 from hub.services.preclaims import PreClaims
 from hub.store import work_orders as repo
-from hub.store.bulk import insert_many
+from hub.store.bulk import insert_many, select_in, update_rows
 from hub.store.db import after_commit, savepoint, transaction
 from hub.store.outbox import insert_outbox, outbox_row
 from hub.store.schema import assignments, events, work_orders
@@ -105,27 +106,14 @@ def _assignment_rows(
 
 
 def _update_many(
-    conn: Connection, table: Table, keys: dict[str, Any], rows: list[dict[str, Any]]
+    conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
 ) -> int:
-    """One UPDATE for rows setting the same columns (`v_<column>`), matched on `keys`
-    (column → bind name); returns the rows written."""
-    columns = tuple(sorted(name[2:] for name in rows[0] if name.startswith("v_")))
-    statement = _update_statement(table, tuple(keys.items()), columns)
-    if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
-        return int(conn.execute(statement, rows).rowcount)
-    return sum(int(conn.execute(statement, row).rowcount) for row in rows)
-
-
-@lru_cache(maxsize=256)
-def _update_statement(
-    table: Table, keys: tuple[tuple[str, str], ...], columns: tuple[str, ...]
-) -> Update:
-    """UPDATE table SET columns… WHERE keys…, built once per shape (the shapes are few)."""
-    return (
-        update(table)
-        .where(and_(*(table.c[column] == bindparam(bind) for column, bind in keys)))
-        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
-    )
+    """One UPDATE for rows setting the same columns (`v_<column>`), matched on the `keys`
+    columns (`b_<column>`), through the driver (a record's statements run while the writer
+    lock is held); returns the rows written."""
+    columns = sorted(name[2:] for name in rows[0] if name.startswith("v_"))
+    pick = itemgetter(*(f"v_{c}" for c in columns), *(f"b_{k}" for k in keys))
+    return update_rows(conn, table, keys, columns, [pick(row) for row in rows])
 
 
 def _grouped(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -149,8 +137,7 @@ def _write_orders(
         row = {f"v_{key}": value for key, value in values.items()}
         rows.append({**row, "b_wo_no": order.wo_no, "b_version": order.version})
     for group in _grouped(rows):
-        keys = {"wo_no": "b_wo_no", "version": "b_version"}
-        if _update_many(conn, work_orders, keys, group) != len(group):
+        if _update_many(conn, work_orders, ("wo_no", "version"), group) != len(group):
             raise Conflict(", ".join(row["b_wo_no"] for row in group))
 
 
@@ -163,14 +150,7 @@ def _write_assignment_updates(
         for assignment_id, fields in change.assignment_updates.items()
     ]
     for group in _grouped(rows):
-        _update_many(conn, assignments, {"id": "b_id"}, group)
-
-
-_LAST_EVENT = (
-    select(events.c.wo_no, func.max(events.c.seq))
-    .where(events.c.wo_no.in_(bindparam("wo_nos", expanding=True)))
-    .group_by(events.c.wo_no)
-)
+        _update_many(conn, assignments, ("id",), group)
 
 
 def _event_rows(
@@ -182,8 +162,8 @@ def _event_rows(
     if not wanted:
         return []
     last: dict[str, int] = dict.fromkeys(wanted, 0)
-    found = conn.execute(_LAST_EVENT, {"wo_nos": sorted(wanted)})
-    last.update({wo_no: int(seq) for wo_no, seq in found})
+    for wo_no, seq in select_in(conn, events, ("wo_no", "seq"), "wo_no", sorted(wanted)):
+        last[wo_no] = max(last[wo_no], int(seq))
     rows = []
     pending = [(order.wo_no, event) for order, change in decided for event in change.events]
     pending += [related for _, change in decided for related in change.related_events]

@@ -184,12 +184,14 @@ def _cursor(conn: Connection, statement: str) -> Iterator[Any]:
         cursor.close()
 
 
-def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> None:
+def _execute(conn: Connection, statement: str, values: Sequence[Any], *, many: bool) -> int:
+    """Run the statement; returns the rows it changed (summed over `many`)."""
     with _cursor(conn, statement) as cursor:
         if many:
             cursor.executemany(statement, values)
         else:
             cursor.execute(statement, values)
+        return int(cursor.rowcount)
 
 
 def insert_rows(
@@ -272,24 +274,27 @@ def insert_many(
 def update_rows(
     conn: Connection,
     table: Table,
-    key: str,
+    key: str | Sequence[str],
     names: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
     encoded: Collection[str] = (),
     same_times: dict[int, Any] | None = None,
-) -> None:
-    """UPDATE table SET names… WHERE key = …, one row tuple (values of `names`, then the
-    key) per row; converted like insert_rows."""
+) -> int:
+    """UPDATE table SET names… WHERE key = … [AND …], one row tuple (values of `names`,
+    then the key's) per row; converted like insert_rows. Returns the rows changed (a
+    version guard in the key tells a row that moved on: it is not counted)."""
     if not rows:
-        return
-    columns = [*names, key]
+        return 0
+    keys = [key] if isinstance(key, str) else list(key)
+    columns = [*names, *keys]
     flat = _flat(conn, table, columns, rows, encoded, same_times=same_times)
     values = _tuples(flat, len(columns))
     quote, marker = _quote(conn), _marker(conn)
     assignments = ", ".join(f"{quote(n)} = {marker}" for n in names)
-    statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = {marker}"  # noqa: S608
-    _execute(conn, statement, values, many=True)
+    where = " AND ".join(f"{quote(k)} = {marker}" for k in keys)
+    statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {where}"  # noqa: S608
+    return _execute(conn, statement, values, many=True)
 
 
 def insert_spread(
