@@ -354,8 +354,12 @@ def _clause_hits(
         (m.start(), m.start() + len(m.group(1)), m.group(1)) for m in matcher.pattern.finditer(text)
     ]
     found: dict[str, tuple[int, list[str]]] = {}
+    reach = -1  # the furthest end of a keyword that starts earlier
     for start, end, word in spans:
-        if any(s <= start and end <= e and e - s > end - start for s, e, _ in spans):
+        # one keyword per start (the longest), so only an earlier one can hold this one
+        inside = end <= reach
+        reach = max(reach, end)
+        if inside:
             continue
         for code in matcher.codes[word]:
             first, words = found.get(code, (start, []))
@@ -381,15 +385,17 @@ def _detect(order: OrderLike, catalogue: CatalogueLike, policy: DispatchPolicy) 
             tally.first = min(tally.first, (n, first))
             tally.hits += [(clause.weight, w) for w in words]
 
+    totals = {code: tally.total for code, tally in tallies.items()}
+
     def rank(code: str) -> tuple[int, tuple[int, int], str]:
-        return (-tallies[code].total, tallies[code].first, code)
+        return (-totals[code], tallies[code].first, code)
 
     winners: list[str | None] = []
     for scores in per_clause:
         best = min(scores, key=lambda c: (-scores[c], *rank(c))) if scores else None
         winners.append(best)
     won = {w for w in winners if w is not None}
-    ranked = sorted((c for c in won if tallies[c].total >= scoring.min_score), key=rank)
+    ranked = sorted((c for c in won if totals[c] >= scoring.min_score), key=rank)
     return _Detection(clauses, winners, tallies, ranked, index)
 
 
