@@ -185,7 +185,8 @@ class Dispatcher:
         to_record = [s for _, s in sent]
         recording: Future[list[Delivery]] = Future()
         if to_record:
-            recording = self._writer.submit(lambda conn: self._record_many(conn, to_record))
+            records = _Records.of(to_record)  # decided here: the round holds the writer lock
+            recording = self._writer.submit(lambda conn: self._record_many(conn, records))
         else:
             recording.set_result([])
         return then(recording, recorded)
@@ -349,30 +350,20 @@ class Dispatcher:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def _record_many(self, conn: Connection, sent: list[_Sent]) -> list[Delivery]:
-        """Record created tasks together; an order with more than one of them here, or
-        one that changed since it was read, is read again and recorded on its own."""
-        per_order = Counter(s.order.wo_no for s in sent)
-        decided: list[tuple[WorkOrder, actions.Change]] = []
-        together: list[_Sent] = []
-        for item in sent:
-            if per_order[item.order.wo_no] > 1:
-                continue
-            try:
-                decided.append((item.order, _delivered_change(item.order, item)))
-            except InvalidTransition:
-                continue  # recorded on its own below, which says why it was skipped
-            together.append(item)
-        if decided:
+    def _record_many(self, conn: Connection, records: _Records) -> list[Delivery]:
+        """Record created tasks together (as decided before the round); an order with more
+        than one of them here, or one that changed since it was read, is read again and
+        recorded on its own."""
+        together = records.together
+        if records.decided:
             try:
                 with savepoint(conn):
-                    workflow.write_many(conn, decided, utcnow())
+                    workflow.write_many(conn, records.decided, utcnow())
             except workflow.Conflict:
-                together = []
-        written = {id(item) for item in together}
+                together = frozenset()
         return [
-            item.recorded() if id(item) in written else self._record_one(conn, item)
-            for item in sent
+            item.recorded() if id(item) in together else self._record_one(conn, item)
+            for item in records.sent
         ]
 
     def _record_one(self, conn: Connection, sent: _Sent) -> Delivery:
@@ -407,7 +398,8 @@ class Dispatcher:
             },
         )
         sent = _Sent(order, assignment, f"inbox:{item_id}", utcnow(), DeliveryState.INBOX)
-        return self._writer.write(lambda conn: self._record_many(conn, [sent]))[0]
+        records = _Records.of([sent])
+        return self._writer.write(lambda conn: self._record_many(conn, records))[0]
 
     def _failed(
         self, order: WorkOrder, assignment: Assignment, key: str, reason: str, attempt: int
@@ -478,6 +470,31 @@ class _Sent:
     def recorded(self) -> Delivery:
         outcome: Outcome = "inbox" if self.state is DeliveryState.INBOX else "delivered"
         return Delivery(self.order.wo_no, self.assignment.unit_code, outcome, self.external_id)
+
+
+@dataclass(frozen=True)
+class _Records:
+    """Created tasks to record, with the changes decided on the orders as read; `together`:
+    the ids of the tasks those changes record (the rest are recorded one by one)."""
+
+    sent: list[_Sent]
+    decided: list[tuple[WorkOrder, actions.Change]]
+    together: frozenset[int]
+
+    @classmethod
+    def of(cls, sent: list[_Sent]) -> _Records:
+        per_order = Counter(s.order.wo_no for s in sent)
+        decided: list[tuple[WorkOrder, actions.Change]] = []
+        together: set[int] = set()
+        for item in sent:
+            if per_order[item.order.wo_no] > 1:
+                continue
+            try:
+                decided.append((item.order, _delivered_change(item.order, item)))
+            except InvalidTransition:
+                continue  # recorded on its own, which says why it was skipped
+            together.add(id(item))
+        return cls(sent, decided, frozenset(together))
 
 
 def _delivered_change(order: WorkOrder, sent: _Sent) -> actions.Change:
