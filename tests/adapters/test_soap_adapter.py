@@ -72,6 +72,43 @@ def test_call_returns_raw_and_parsed(soap_server: FixtureServer) -> None:
     assert "好".encode() in response.raw
 
 
+def mapped_echo(server: FixtureServer):  # type: ignore[no-untyped-def]
+    """An operation whose reply goes through a response mapping (as a task's create)."""
+    echo = {"name": "custom_echo", "operation": "echo", "response_mapping": "m_echo_reply"}
+    return soap_config(server, operations=[echo])
+
+
+def test_a_reply_read_by_a_response_mapping_is_kept_raw_not_parsed(
+    soap_server: FixtureServer,
+) -> None:
+    answer(
+        soap_server, envelope('<echoResponse xmlns="urn:test"><result>好</result></echoResponse>')
+    )
+    response = SoapAdapter(mapped_echo(soap_server), allow=LOOPBACK).call(
+        "custom_echo", {"text": "x"}
+    )
+    assert response.data is None  # zeep built no objects: the mapping engine parses `raw`
+    assert "<result>好</result>".encode() in response.raw
+
+
+def test_a_reply_left_raw_is_still_checked_for_faults_and_doctypes(
+    soap_server: FixtureServer,
+) -> None:
+    adapter = SoapAdapter(mapped_echo(soap_server), allow=LOOPBACK)
+    fault = (
+        "<soap:Fault><faultcode>soap:Client</faultcode>"
+        "<faultstring>无此流程</faultstring></soap:Fault>"
+    )
+    answer(soap_server, envelope(fault))  # a fault answered with HTTP 200
+    with pytest.raises(SoapFault) as caught:
+        adapter.call("custom_echo", {"text": "x"})
+    assert caught.value.text == "无此流程"
+    answer(soap_server, HOSTILE["xxe_local_file"])
+    with pytest.raises(HostileXml) as refused:
+        adapter.call("custom_echo", {"text": "x"})
+    assert refused.value.payload == HOSTILE["xxe_local_file"].encode()
+
+
 def test_ws_security_username_token_is_sent(soap_server: FixtureServer) -> None:
     answer(
         soap_server, envelope('<echoResponse xmlns="urn:test"><result>x</result></echoResponse>')

@@ -46,11 +46,20 @@ def fresh(sandbox: Sandbox) -> None:
     control(sandbox, "weaver", "POST", "/reset")
 
 
-def updates(response: Response) -> list[Any]:
-    """The reply of a status operation through its response_mapping."""
-    mapping = MAPPINGS["weaver_status"]
+def updates(response: Response, mapping_name: str = "weaver_status") -> list[Any]:
+    """The reply of an operation through its response_mapping (the adapter leaves such a
+    reply raw: the mapping engine parses it)."""
+    mapping = MAPPINGS[mapping_name]
     records = mapping.records(parse_page(response.raw, "xml"))
     return [mapping.to_canonical(r) for r in records]
+
+
+def create(adapter: Adapter, wo: Any) -> str | None:
+    """Create the task; the requestId Weaver answered, as the hub reads it."""
+    response = adapter.call("create", MAPPINGS["weaver_create"].apply(wo))
+    assert response.data is None  # left raw for the response mapping
+    [created] = updates(response, "weaver_created")
+    return created.external_id
 
 
 def status(adapter: Adapter, request_id: str, wo_no: str) -> StatusUpdate:
@@ -67,8 +76,7 @@ def lookup(adapter: Adapter, wo_no: str) -> list[Any]:
 
 def test_create_status_and_idempotency_lookup(adapter: Adapter, sandbox: Sandbox) -> None:
     wo = work_order("GD20261127000101")
-    response = adapter.call("create", MAPPINGS["weaver_create"].apply(wo))
-    request_id = response.data
+    request_id = create(adapter, wo)
     assert request_id == "10001"  # a positive requestId: created
 
     task = control(sandbox, "weaver", "GET", f"/by-wo-no/{wo.wo_no}")
@@ -137,7 +145,7 @@ def test_timeout_after_commit_then_lookup_finds_the_created_request(
 
 def test_hostile_xml_is_refused_quickly(adapter: Adapter, sandbox: Sandbox) -> None:
     wo = work_order("GD20261127000103")
-    request_id = adapter.call("create", MAPPINGS["weaver_create"].apply(wo)).data
+    request_id = create(adapter, wo)
     for kind in ("billion_laughs", "xxe"):
         control(sandbox, "weaver", "POST", "/faults", json={"corrupt_next": 1, "corrupt": kind})
         key = {"external_id": request_id, "wo_no": wo.wo_no}
@@ -153,7 +161,7 @@ def test_hostile_xml_is_refused_quickly(adapter: Adapter, sandbox: Sandbox) -> N
 
 def test_a_503_soap_fault_on_a_status_query_is_retried(adapter: Adapter, sandbox: Sandbox) -> None:
     wo = work_order("GD20261127000104")
-    request_id = adapter.call("create", MAPPINGS["weaver_create"].apply(wo)).data
+    request_id = create(adapter, wo)
     control(sandbox, "weaver", "POST", "/faults", json={"fail_next": 1, "fail_status": 503})
     assert status(adapter, request_id, wo.wo_no).status == "dispatched"
     assert control(sandbox, "weaver", "GET", "/faults")["calls"] == 2
