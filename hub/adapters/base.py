@@ -21,7 +21,8 @@ Payload = Mapping[str, Any] | bytes | str  # mapped fields, or a body the mappin
 
 @dataclass(frozen=True)
 class Response:
-    """What an operation answered: raw body (and parsed data where the protocol gives one)."""
+    """What an operation answered: raw body (and parsed data where the protocol gives one;
+    a SOAP reply that a response mapping reads is left to it: `data` is then None)."""
 
     operation: str
     raw: bytes = b""
