@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from hub import heap
 from hub.config import get_settings
 from hub.store.db import get_engine, transaction
 from hub.yamlconf import ConfigError
@@ -39,6 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hub.api.app import create_app
     from hub.logging_setup import LOG_CONFIG
 
+    os.environ.setdefault(heap.SETTLE_ENV, "1")  # the API workers inherit it
     base = f"http://{args.host}:{args.port}"
     print(f"经开枢纽 API: {base}/api/v1   文档 docs: {base}/docs", flush=True)
     print(f"Open311: {base}/open311/v2/discovery.json   健康 health: {base}/healthz", flush=True)
@@ -209,6 +212,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from hub.services.runtime import FlowRuntime
     from hub.services.sweeper import Sweeper
 
+    os.environ.setdefault(heap.SETTLE_ENV, "1")
     settings = get_settings()
     engine = get_engine()
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
@@ -228,6 +232,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         print(f"无法连接消息代理 (cannot reach the broker): {exc}", file=sys.stderr)
         return 1
+    heap.settle_loaded()
     consuming = ", ".join(c.name for c in runner.consumers) or "无 none"
     print(f"总线工作进程已启动 worker started: broker={runner.bus.safe_url}", flush=True)
     print(f"  消费队列 consuming: {consuming}   发件箱中继 outbox relay: on", flush=True)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub import __version__
+from hub import __version__, heap
 from hub.api import actions, callbacks, kpis, matters, observability, reference, work_orders
 from hub.api.bodies import document_models
 from hub.api.errors import install_error_handlers
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.run_flow_here(start_bus(engine, settings, state.runtime().handlers()))
             if settings.sweep_seconds > 0:
                 state.sweeper = Sweeper(state.runtime(), settings.sweep_seconds).start()
+        heap.settle_loaded()
         yield
         state.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from hub import heap
 from hub.adapters.base import Adapter, Response
 from hub.config import Settings
 from hub.connectors.models import ConnectorConfig, Operation
@@ -62,6 +63,7 @@ class ConnectorPool:
         with self._lock:
             if name not in self._adapters:
                 self._adapters[name] = open_adapter(config, self._configs[name][1], self.engine)
+                heap.settle_young()  # its WSDL model and sessions stay as long as the pool
             return self._adapters[name]
 
     def mapping(self, name: str) -> Mapping:

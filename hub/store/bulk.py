@@ -21,11 +21,12 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError
 
 from hub.store.types import UtcDateTime
@@ -72,8 +73,36 @@ def _quote(conn: Connection) -> Callable[[str], str]:
     return conn.dialect.identifier_preparer.quote
 
 
-def _marker(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+def _marker(dialect: Dialect) -> str:
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+#: How a column's values are converted: stored UTC text (SQLite), JSON encoded once per
+#: object, or the type's own bind processor remembered per distinct value.
+_UTC, _JSON, _SCALAR = "utc", "json", "scalar"
+
+
+@lru_cache(maxsize=512)
+def _conversions(
+    dialect: Dialect, table: Table, names: tuple[str, ...], encoded: frozenset[str]
+) -> tuple[tuple[int, str, Any], ...]:
+    """(position, how, the type's processor) of the columns whose values need converting:
+    the same for every batch written to these columns, so worked out once (looking each
+    type's processor up cost more than a small batch's conversions)."""
+    found: list[tuple[int, str, Any]] = []
+    for index, name in enumerate(names):
+        if name in encoded:
+            continue
+        column_type = table.c[name].type
+        if dialect.name == "sqlite" and isinstance(column_type, UtcDateTime):
+            # What its processors give, several times faster (see _sqlite_utc).
+            found.append((index, _UTC, None))
+            continue
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            how = _JSON if isinstance(column_type, JSON) else _SCALAR
+            found.append((index, how, (type(column_type), process)))
+    return tuple(found)
 
 
 def _processors(
@@ -84,31 +113,24 @@ def _processors(
     same_json: dict[int, Any] | None,
     same_times: dict[int, Any] | None = None,
 ) -> list[tuple[int, Callable[[Any], Any]]]:
-    """(position, processor) of the columns whose values need converting.
+    """(position, processor) of the columns whose values need converting, with this
+    batch's memory: the same datetime object (every row's `now`, a version's valid_from =
+    changed_at) or scalar value converted once.
 
     `encoded`: columns whose values are already what the driver takes (e.g. JSON text).
     """
-    dialect = conn.dialect
-    shared: dict[type[Any], Callable[[Any], Any]] = {}  # valid_from = changed_at: once
+    plan = _conversions(conn.dialect, table, tuple(names), frozenset(encoded))
+    shared: dict[Any, Callable[[Any], Any]] = {}
     found: list[tuple[int, Callable[[Any], Any]]] = []
-    for index, name in enumerate(names):
-        if name in encoded:
-            continue
-        column_type = table.c[name].type
-        process: Processor
-        if dialect.name == "sqlite" and isinstance(column_type, UtcDateTime):
-            # What its processors give, several times faster; the same datetime object
-            # (every row's `now`, a version's valid_from = changed_at) converted once.
+    for index, how, typed in plan:
+        process: Callable[[Any], Any]
+        if how == _UTC:
             times = {} if same_times is None else same_times
             process = shared.setdefault(UtcDateTime, _by_identity(_sqlite_utc, times))
+        elif how == _SCALAR:
+            process = shared.setdefault(typed[0], _remembered(typed[1]))
         else:
-            process = column_type.dialect_impl(dialect).bind_processor(dialect)
-            if process is None:
-                continue
-            if not isinstance(column_type, JSON):
-                process = shared.setdefault(type(column_type), _remembered(process))
-            elif same_json is not None:
-                process = _by_identity(process, same_json)
+            process = typed[1] if same_json is None else _by_identity(typed[1], same_json)
         found.append((index, process))
     return found
 
@@ -222,7 +244,24 @@ def insert_rows(
         return
     flat = _flat(conn, table, names, rows, encoded, same_json, same_times)
     width = len(names)
-    quote = _quote(conn)
+    shape = (conn.dialect, table.name, tuple(names), tuple(replace_on))
+    if one_statement and conn.dialect.name == "sqlite":
+        per_statement = max(1, _variable_limit(conn) // width)
+        for start in range(0, len(rows), per_statement):
+            count = min(per_statement, len(rows) - start)
+            chunk = flat[start * width : (start + count) * width]
+            _execute(conn, _insert_statement(*shape, count), chunk, many=False)
+        return
+    _execute(conn, _insert_statement(*shape, 1), _tuples(flat, width), many=True)
+
+
+@lru_cache(maxsize=1024)
+def _insert_statement(
+    dialect: Dialect, table: str, names: tuple[str, ...], replace_on: tuple[str, ...], rows: int
+) -> str:
+    """INSERT … VALUES with `rows` rows of markers (the text is the same for every batch of
+    that size, and building it cost as much as converting a small batch)."""
+    quote = dialect.identifier_preparer.quote
     column_list = ", ".join(quote(name) for name in names)
     conflict = ""
     if replace_on:
@@ -231,17 +270,9 @@ def insert_rows(
             f"{quote(n)} = excluded.{quote(n)}" for n in names if n not in replace_on
         )
         conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    markers = ", ".join(_marker(conn) for _ in names)
-    head = f"INSERT INTO {quote(table.name)} ({column_list}) VALUES "  # noqa: S608
-    if one_statement and conn.dialect.name == "sqlite":
-        per_statement = max(1, _variable_limit(conn) // width)
-        for start in range(0, len(rows), per_statement):
-            count = min(per_statement, len(rows) - start)
-            tuples = ", ".join(f"({markers})" for _ in range(count))
-            chunk = flat[start * width : (start + count) * width]
-            _execute(conn, f"{head}{tuples}{conflict}", chunk, many=False)
-        return
-    _execute(conn, f"{head}({markers}){conflict}", _tuples(flat, width), many=True)
+    markers = ", ".join(_marker(dialect) for _ in names)
+    tuples = ", ".join(f"({markers})" for _ in range(rows))
+    return f"INSERT INTO {quote(table)} ({column_list}) VALUES {tuples}{conflict}"  # noqa: S608
 
 
 def insert_many(
@@ -290,11 +321,18 @@ def update_rows(
     columns = [*names, *keys]
     flat = _flat(conn, table, columns, rows, encoded, same_times=same_times)
     values = _tuples(flat, len(columns))
-    quote, marker = _quote(conn), _marker(conn)
+    statement = _update_statement(conn.dialect, table.name, tuple(names), tuple(keys))
+    return _execute(conn, statement, values, many=True)
+
+
+@lru_cache(maxsize=256)
+def _update_statement(
+    dialect: Dialect, table: str, names: tuple[str, ...], keys: tuple[str, ...]
+) -> str:
+    quote, marker = dialect.identifier_preparer.quote, _marker(dialect)
     assignments = ", ".join(f"{quote(n)} = {marker}" for n in names)
     where = " AND ".join(f"{quote(k)} = {marker}" for k in keys)
-    statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {where}"  # noqa: S608
-    return _execute(conn, statement, values, many=True)
+    return f"UPDATE {quote(table)} SET {assignments} WHERE {where}"  # noqa: S608
 
 
 def insert_spread(
