@@ -154,8 +154,8 @@ class Router:
             batch.decided.append((order, change))
             batch.kinds[order.wo_no] = kind
             if kind == "dispatched":
-                routed = {"category_code": change.fields.get("category_code", order.category_code)}
-                summaries.append(summary_of(order.model_copy(update=routed)))
+                routed = change.fields.get("category_code", order.category_code)
+                summaries.append(summary_of(_with_category(order, routed)))
         return batch
 
     def _decide(
@@ -196,8 +196,7 @@ class Router:
         return Manual(f"子工单的类别未能派出 (the child's category found no unit): {found.reason}")
 
     def _assign(self, order: WorkOrder, found: Dispatch, now: datetime) -> actions.Change:
-        routed = order.model_copy(update={"category_code": found.category_code})
-        sla = self.clock.deadlines(routed, now)
+        sla = self.clock.deadlines(_with_category(order, found.category_code), now)
         plans = [
             NewAssignment(
                 p.unit_code,
@@ -285,7 +284,7 @@ class Router:
             )
             for r in conn.execute(query)
         ]
-        candidate = summary_of(order.model_copy(update={"category_code": found.category_code}))
+        candidate = summary_of(_with_category(order, found.category_code))
         match = find_duplicate(candidate, recent, self.policy)
         if match is None and batch and find_duplicate(candidate, list(batch), self.policy):
             raise _TwinInBatch(order.wo_no)
@@ -326,6 +325,14 @@ class Router:
             .values(parent_wo_no=order.wo_no)
         )
         return children
+
+
+def _with_category(order: WorkOrder, category_code: str | None) -> WorkOrder:
+    """The order as routed; most keep the category they came with (no copy made: a
+    pydantic copy of an order costs more than triaging it)."""
+    if category_code == order.category_code:
+        return order
+    return order.model_copy(update={"category_code": category_code})
 
 
 @dataclass

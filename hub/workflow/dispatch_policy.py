@@ -173,6 +173,16 @@ class DispatchPolicy(PolicyModel):
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     areas: list[Area] = Field(default_factory=list)
 
+    @property
+    def rules(self) -> list[EmergencyRule | OutOfScopeRule]:
+        """Emergency rules, then out-of-scope ones: the order triage tries them in."""
+        return [*self.emergency, *self.out_of_scope]
+
+    # Most requests hold none of the rules' keywords: one search rules them all out.
+    @cached_property
+    def any_rule_keyword(self) -> re.Pattern[str]:
+        return any_of([word for rule in self.rules for word in rule.keywords])
+
 
 Loc = list[str | int]
 

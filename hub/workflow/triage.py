@@ -602,28 +602,13 @@ def triage(
     `mark` is a rule code chosen by response-centre staff (e.g. "malicious" for a call
     no keyword reveals); it fires that emergency or out-of-scope rule directly.
     """
-    rule_codes = {r.code for r in policy.emergency} | {r.code for r in policy.out_of_scope}
-    if mark is not None and mark not in rule_codes:
+    if mark is not None and mark not in {rule.code for rule in policy.rules}:
         raise ValueError(f"未知的分单规则 {mark!r} (unknown triage rule)")
     text = fold(f"{order.title}\n{order.content}")
-
-    fired = [r for r in policy.emergency if r.code == mark or _rule_fires(r, text)]
-    if fired:
-        first = fired[0]
-        also = tuple(dict.fromkeys(r.hotline for r in fired[1:] if r.hotline != first.hotline))
-        return Emergency(
-            first.hotline,
-            first.code,
-            f"紧急情形（{first.name}），立即转 {first.hotline} (emergency: transfer to "
-            f"{first.hotline})",
-            first.notice,
-            also,
-        )
-    for rule in policy.out_of_scope:
-        if rule.code == mark or _rule_fires(rule, text):
-            return OutOfScope(
-                rule.code, rule.route, f"不予受理：{rule.name} (out of scope: {rule.code})"
-            )
+    if mark is not None or policy.any_rule_keyword.search(text) is not None:
+        ruled = _by_rule(text, policy, mark)
+        if ruled is not None:
+            return ruled
 
     detection = _detect(order, catalogue, policy)
     explicit = order.category_code
@@ -694,6 +679,28 @@ def triage(
         matters,
         tuple(notes),
     )
+
+
+def _by_rule(text: str, policy: DispatchPolicy, mark: str | None) -> Emergency | OutOfScope | None:
+    """An emergency transfer or an out-of-scope answer, if a rule fires (or is marked)."""
+    fired = [r for r in policy.emergency if r.code == mark or _rule_fires(r, text)]
+    if fired:
+        first = fired[0]
+        also = tuple(dict.fromkeys(r.hotline for r in fired[1:] if r.hotline != first.hotline))
+        return Emergency(
+            first.hotline,
+            first.code,
+            f"紧急情形（{first.name}），立即转 {first.hotline} (emergency: transfer to "
+            f"{first.hotline})",
+            first.notice,
+            also,
+        )
+    for rule in policy.out_of_scope:
+        if rule.code == mark or _rule_fires(rule, text):
+            return OutOfScope(
+                rule.code, rule.route, f"不予受理：{rule.name} (out of scope: {rule.code})"
+            )
+    return None
 
 
 def _fallback(
