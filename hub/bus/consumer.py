@@ -33,7 +33,7 @@ from typing import Any
 from kombu import Consumer
 from kombu.message import Message as KombuMessage
 from kombu.mixins import ConsumerMixin
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 
 from hub.bus import memory
@@ -42,6 +42,7 @@ from hub.bus.errors import describe
 from hub.bus.ledger import Ledger
 from hub.bus.topology import QueueSpec
 from hub.model.base import utcnow
+from hub.store.bulk import select_in
 from hub.store.db import transaction
 from hub.store.dead_letters import add_dead_letter
 from hub.store.schema import processed_messages
@@ -153,15 +154,16 @@ def _original(message: Message) -> str:
 def settled_ids(engine: Engine, consumer: str, message_ids: list[str]) -> set[str]:
     """Which of these ids this consumer has settled before."""
     with engine.connect() as conn:
-        found = conn.execute(_SETTLED, {"consumer": consumer, "ids": message_ids})
-        # rows, not .scalars(): that builds the result's column index anew on every call
+        # through the driver: a statement with an expanding IN is compiled again each time
+        found = select_in(
+            conn,
+            processed_messages,
+            ("message_id",),
+            "message_id",
+            message_ids,
+            where={"consumer": consumer},
+        )
         return {row[0] for row in found}
-
-
-_SETTLED = select(processed_messages.c.message_id).where(
-    processed_messages.c.consumer == bindparam("consumer"),
-    processed_messages.c.message_id.in_(bindparam("ids", expanding=True)),
-)
 
 
 def _settle(conn: Any, consumer: str, message_ids: list[str]) -> None:

@@ -371,26 +371,32 @@ def select_in(
     names: Sequence[str],
     key: str,
     values: Sequence[Any],
+    *,
+    where: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """SELECT names… FROM table WHERE key IN values, through the driver: as few statements
-    as the database takes (SQLite: as many values as it may bind per statement; PostgreSQL:
-    one, `= ANY`), and no statement for no values. Rows come as the driver gives them (text
-    and numbers as they are: pick columns that need no converting)."""
+    """SELECT names… FROM table WHERE key IN values [AND column = value …], through the
+    driver: as few statements as the database takes (SQLite: as many values as it may bind
+    per statement; PostgreSQL: one, `= ANY`), and no statement for no values. `where`:
+    columns that must equal a given value as well (bound like the rest). Rows come as the
+    driver gives them (text and numbers as they are: pick columns that need no converting)."""
     if not values:
         return []
-    quote = _quote(conn)
+    fixed = dict(where or {})
+    quote, marker = _quote(conn), _marker(conn.dialect)
+    conditions = "".join(f"{quote(column)} = {marker} AND " for column in fixed)
     head = (
         f"SELECT {', '.join(quote(n) for n in names)} FROM {quote(table.name)}"  # noqa: S608
-        f" WHERE {quote(key)}"
+        f" WHERE {conditions}{quote(key)}"
     )
+    bound = list(fixed.values())
     found: list[tuple[Any, ...]] = []
     with _cursor(conn, head) as cursor:
         if conn.dialect.name != "sqlite":
-            cursor.execute(f"{head} = ANY(%s)", (list(values),))
+            cursor.execute(f"{head} = ANY(%s)", (*bound, list(values)))
             return [tuple(row) for row in cursor.fetchall()]
-        per_statement = _variable_limit(conn)
+        per_statement = _variable_limit(conn) - len(bound)
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
-            cursor.execute(f"{head} IN ({', '.join('?' for _ in chunk)})", chunk)
+            cursor.execute(f"{head} IN ({', '.join('?' for _ in chunk)})", [*bound, *chunk])
             found += cursor.fetchall()
     return found

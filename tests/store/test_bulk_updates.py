@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import ColumnElement, Engine, delete, insert, select
 
+from hub.store import bulk
 from hub.store.bulk import update_rows
 from hub.store.db import transaction
 from hub.store.schema import processed_messages
@@ -71,3 +72,41 @@ def test_an_update_rolls_back_with_its_transaction(engine: Engine) -> None:
         update_rows(conn, processed_messages, KEYS, ("processed_at",), [(AFTER, "bulk-a", "1")])
         raise RuntimeError("the round failed")
     assert set(_rows(engine).values()) == {BEFORE}
+
+
+def test_select_in_with_fixed_columns_finds_only_that_consumers_ids(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settled_ids' lookup: ids among the values, and only where the other columns match —
+    however many statements the values take (the fixed values count against SQLite's limit)."""
+    _start(engine)
+    monkeypatch.setattr(bulk, "_variable_limit", lambda _conn: 3)
+    ids = ["1", "2", "3", "4", "5"]
+    with engine.connect() as conn:
+        a = bulk.select_in(
+            conn,
+            processed_messages,
+            ("message_id",),
+            "message_id",
+            ids,
+            where={"consumer": "bulk-a"},
+        )
+        b = bulk.select_in(
+            conn,
+            processed_messages,
+            ("message_id",),
+            "message_id",
+            ids,
+            where={"consumer": "bulk-b"},
+        )
+        none = bulk.select_in(
+            conn,
+            processed_messages,
+            ("message_id",),
+            "message_id",
+            [],
+            where={"consumer": "bulk-a"},
+        )
+    assert sorted(a) == [("1",), ("2",)]
+    assert b == [("1",)]
+    assert none == []
