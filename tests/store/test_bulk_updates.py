@@ -82,31 +82,19 @@ def test_select_in_with_fixed_columns_finds_only_that_consumers_ids(
     _start(engine)
     monkeypatch.setattr(bulk, "_variable_limit", lambda _conn: 3)
     ids = ["1", "2", "3", "4", "5"]
-    with engine.connect() as conn:
-        a = bulk.select_in(
-            conn,
-            processed_messages,
-            ("message_id",),
-            "message_id",
-            ids,
-            where={"consumer": "bulk-a"},
-        )
-        b = bulk.select_in(
-            conn,
-            processed_messages,
-            ("message_id",),
-            "message_id",
-            ids,
-            where={"consumer": "bulk-b"},
-        )
-        none = bulk.select_in(
-            conn,
-            processed_messages,
-            ("message_id",),
-            "message_id",
-            [],
-            where={"consumer": "bulk-a"},
-        )
+
+    def settled(consumer: str, wanted: list[str]) -> list[tuple[str, ...]]:
+        with engine.connect() as conn:
+            return bulk.select_in(
+                conn,
+                processed_messages,
+                ("message_id",),
+                "message_id",
+                wanted,
+                where={"consumer": consumer},
+            )
+
+    a, b, none = settled("bulk-a", ids), settled("bulk-b", ids), settled("bulk-a", [])
     assert sorted(a) == [("1",), ("2",)]
     assert b == [("1",)]
     assert none == []
