@@ -114,7 +114,7 @@ class SeeyonSystem(OASystem):
             raise HTTPException(401, "token 无效或已过期 (invalid or expired token)")
         return str(row["user_name"])
 
-    def start(self, body: ProcessStart, token: str | None = Header(default=None)) -> Response:
+    async def start(self, body: ProcessStart, token: str | None = Header(default=None)) -> Response:
         sender = self._user(token)
         if body.templateCode not in TEMPLATES:
             return json_response({"code": 1001, "message": "模板不存在 (unknown template)"})

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from lxml import etree
 
 from hub.sandbox.base import SandboxSystem
@@ -145,7 +144,7 @@ class SoapSystem(SandboxSystem):
 
     async def soap_endpoint(self, request: Request) -> Response:
         body = await request.body()
-        return await run_in_threadpool(self.dispatch, body)
+        return self.dispatch(body)
 
     def dispatch(self, body: bytes) -> Response:
         """Parse, route to the operation's handler, and wrap its result or fault."""
