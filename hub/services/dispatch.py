@@ -323,7 +323,9 @@ class Dispatcher:
         create = self.pool.operation(connector, "create")
         if create is None:
             raise _Refused(f"连接器 {connector} 没有 create 操作 (no create operation)")
-        source = order.model_copy(update={"wo_no": key})
+        # the department system knows the task by its dispatch key (the order's number,
+        # or number-2 … for a unit given the order again)
+        source = order if key == order.wo_no else order.model_copy(update={"wo_no": key})
         if looked_up and create.idempotency_lookup:
             found = self._lookup(connector, create.idempotency_lookup, source)
             if found is not None:
