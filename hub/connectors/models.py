@@ -148,8 +148,10 @@ class Callback(Strict):
 class Limits(Strict):
     max_response_bytes: PositiveInt = 10 * 1024 * 1024
     max_redirects: int = Field(3, ge=0, le=10)
+    # 8: a dispatch batch's calls arrive together; with 4, half of a batch of eight waited
+    # for the first half's answers. The HTTP pool keeps 10 connections per system.
     max_concurrent_calls: int = Field(
-        4, ge=1, le=32, description="calls one hub process makes to the system at once"
+        8, ge=1, le=32, description="calls one hub process makes to the system at once"
     )
 
 
