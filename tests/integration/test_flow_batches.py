@@ -111,14 +111,14 @@ def test_the_embedded_sweep_leaves_fresh_tasks_to_the_bus(quiet_hub: Hub, keys: 
 
 
 def test_calls_overlap_only_as_far_as_each_connector_allows(quiet_hub: Hub, keys: Any) -> None:
-    """Seeyon takes up to 4 calls at once (the default); Tongda, written to directly in its
+    """Seeyon takes up to 8 calls at once (the default); Tongda, written to directly in its
     database, one at a time (its shipped file says so) — and either way each order gets
     exactly one task."""
     hub = quiet_hub
     dispatcher = hub.runtime.dispatcher
     assert dispatcher._senders("tongda_housing") is None
     seeyon = dispatcher._senders("seeyon_urban")
-    assert seeyon is not None and seeyon._max_workers == 4
+    assert seeyon is not None and seeyon._max_workers == 8
     wo_nos = [
         hub.complaint(keys.staff, category, f"{title}{n}", content)
         for n in range(4)
