@@ -32,7 +32,7 @@ from hub.services.catalogue import Catalogue, CatalogueCache
 from hub.services.inbox import StoreInbox
 from hub.services.pool import ConnectorPool
 from hub.services.preclaims import PreClaims
-from hub.services.thread_batches import then
+from hub.services.thread_batches import all_of, then, then_await
 from hub.services.write_rounds import write_rounds
 from hub.store import work_orders as repo
 from hub.store.db import savepoint, transaction
@@ -144,9 +144,10 @@ class Dispatcher:
     def dispatch_sent(
         self, wanted: Sequence[tuple[str, str | None]]
     ) -> Future[list[list[Delivery] | Exception]]:
-        """As dispatch_many, but returns once the department systems have answered: the
-        Future is done when the tasks they created are recorded (in the process's next
-        write round, with its other writes — a bus consumer sends its next batch meanwhile)."""
+        """As dispatch_many, but returns once the calls are out: the Future is done when
+        the department systems have answered and the tasks they created are recorded (in
+        the process's next write round, with its other writes). A bus consumer takes its
+        next batch meanwhile."""
         orders = self._orders([wo_no for wo_no, _ in wanted])
         missing: dict[int, Exception] = {}
         found: dict[int, list[Delivery]] = {}
@@ -169,27 +170,33 @@ class Dispatcher:
                 found[index].append(Delivery(order.wo_no, assignment.unit_code, "skipped"))
             else:
                 attempts.append((index, self._start(order, assignment, attempt)))
-        sent: list[tuple[int, _Sent]] = []
-        for index, running in attempts:
-            outcome = running.result()
-            if isinstance(outcome, Delivery):
-                found[index].append(outcome)
+
+        def record(outcomes: list[Delivery | _Sent]) -> Future[list[list[Delivery] | Exception]]:
+            """Once every call has answered (on the thread of the last): record the
+            created tasks in the next write round."""
+            sent: list[tuple[int, _Sent]] = []
+            for (index, _), outcome in zip(attempts, outcomes, strict=True):
+                if isinstance(outcome, Delivery):
+                    found[index].append(outcome)
+                else:
+                    sent.append((index, outcome))
+
+            def recorded(deliveries: list[Delivery]) -> list[list[Delivery] | Exception]:
+                for (index, _), delivery in zip(sent, deliveries, strict=True):
+                    found[index].append(delivery)
+                return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
+
+            to_record = [s for _, s in sent]
+            recording: Future[list[Delivery]] = Future()
+            if to_record:
+                records = _Records.of(to_record)  # decided here: the round holds the lock
+                recording = self._writer.submit(lambda conn: self._record_many(conn, records))
             else:
-                sent.append((index, outcome))
+                recording.set_result([])
+            return then(recording, recorded)
 
-        def recorded(deliveries: list[Delivery]) -> list[list[Delivery] | Exception]:
-            for (index, _), delivery in zip(sent, deliveries, strict=True):
-                found[index].append(delivery)
-            return [missing[i] if i in missing else found[i] for i in range(len(wanted))]
-
-        to_record = [s for _, s in sent]
-        recording: Future[list[Delivery]] = Future()
-        if to_record:
-            records = _Records.of(to_record)  # decided here: the round holds the writer lock
-            recording = self._writer.submit(lambda conn: self._record_many(conn, records))
-        else:
-            recording.set_result([])
-        return then(recording, recorded)
+        # The consumer goes on to its next batch while this one's calls are out.
+        return then_await(all_of([running for _, running in attempts]), record)
 
     def notify(self, wo_no: str, unit_code: str, kind: str, key: str) -> str:
         """An urging or supervision notice: the unit's `notice` operation, else its inbox."""

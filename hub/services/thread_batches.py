@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -123,6 +123,50 @@ def then(future: Future[T], step: Callable[[T], R]) -> Future[R]:
         try:
             following.set_result(step(done.result()))
         except Exception as exc:  # the caller sees it from result(), as from `future`
+            following.set_exception(exc)
+
+    future.add_done_callback(finish)
+    return following
+
+
+def all_of(futures: Sequence[Future[T]]) -> Future[list[T]]:
+    """A Future of every result, in order, once the last is done (or of the first error
+    among them): the waiting thread is free meanwhile."""
+    combined: Future[list[T]] = Future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_done: Future[T]) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        try:
+            combined.set_result([future.result() for future in futures])
+        except Exception as exc:  # the caller sees it from result()
+            combined.set_exception(exc)
+
+    if not futures:
+        combined.set_result([])
+    for future in futures:
+        future.add_done_callback(one_done)
+    return combined
+
+
+def then_await(future: Future[T], step: Callable[[T], Future[R]]) -> Future[R]:
+    """As `then`, for a step that itself hands back a Future: done when that one is."""
+    following: Future[R] = Future()
+
+    def relay(inner: Future[R]) -> None:
+        try:
+            following.set_result(inner.result())
+        except Exception as exc:
+            following.set_exception(exc)
+
+    def finish(done: Future[T]) -> None:
+        try:
+            step(done.result()).add_done_callback(relay)
+        except Exception as exc:
             following.set_exception(exc)
 
     future.add_done_callback(finish)

@@ -4,6 +4,7 @@ write decided again, and every task created exactly once."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -127,6 +128,33 @@ def test_calls_overlap_only_as_far_as_each_connector_allows(quiet_hub: Hub, keys
     assert hub.runtime.router().route_many(wo_nos) == ["dispatched"] * 8
     found = dispatcher.dispatch_many([(wo_no, None) for wo_no in wo_nos])
     assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 8
+    assert tasks_per_order(hub) == Counter(wo_nos)
+
+
+def test_a_batch_is_handed_back_while_its_calls_are_out(
+    quiet_hub: Hub, keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dispatch_sent returns once the calls are started, so the bus consumer can take its
+    next batch; its Future is done when every answer is recorded."""
+    hub = quiet_hub
+    dispatcher = hub.runtime.dispatcher
+    wo_nos = [hub.complaint(keys.staff, *KINDS[1][:2], f"{KINDS[1][2]}{n}") for n in range(2)]
+    assert hub.runtime.router().route_many(wo_nos) == ["dispatched"] * 2
+    release, started = threading.Event(), threading.Semaphore(0)
+    real_attempt = dispatcher._attempt
+
+    def held(*args: Any) -> Any:
+        started.release()
+        assert release.wait(10)
+        return real_attempt(*args)
+
+    monkeypatch.setattr(dispatcher, "_attempt", held)
+    pending = dispatcher.dispatch_sent([(wo_no, None) for wo_no in wo_nos])
+    assert started.acquire(timeout=10) and started.acquire(timeout=10)  # both calls are out
+    assert not pending.done()
+    release.set()
+    found = pending.result(10)
+    assert [[d.outcome for d in deliveries] for deliveries in found] == [["delivered"]] * 2
     assert tasks_per_order(hub) == Counter(wo_nos)
 
 

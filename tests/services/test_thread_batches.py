@@ -7,7 +7,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from hub.services.thread_batches import ThreadBatches, then
+from hub.services.thread_batches import ThreadBatches, all_of, then, then_await
 
 
 class Gate:
@@ -94,3 +94,33 @@ def test_then_maps_a_result_and_passes_an_error_on() -> None:
     with pytest.raises(ValueError, match="negative"):
         then(batches.submit([-1]), sum).result(10)
     batches.close()
+
+
+def test_all_of_is_done_with_the_last_result_in_order_or_with_an_error() -> None:
+    first: Future[int] = Future()
+    second: Future[int] = Future()
+    both = all_of([first, second])
+    second.set_result(2)
+    assert not both.done()  # the first is still out
+    first.set_result(1)
+    assert both.result(0) == [1, 2]
+    assert all_of([]).result(0) == []
+    failing: Future[int] = Future()
+    failing.set_exception(ValueError("refused"))
+    with pytest.raises(ValueError, match="refused"):
+        all_of([failing]).result(0)
+
+
+def test_then_await_is_done_when_the_future_its_step_hands_back_is() -> None:
+    source: Future[int] = Future()
+    inner: Future[int] = Future()
+    chained = then_await(source, lambda value: then(inner, lambda x: x + value))
+    source.set_result(10)
+    assert not chained.done()  # the step's own Future is not done yet
+    inner.set_result(5)
+    assert chained.result(0) == 15
+    broken: Future[int] = Future()
+    failed = then_await(broken, lambda value: inner)
+    broken.set_exception(RuntimeError("down"))
+    with pytest.raises(RuntimeError, match="down"):
+        failed.result(0)
