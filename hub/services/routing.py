@@ -328,8 +328,7 @@ class Router:
 
 
 def _with_category(order: WorkOrder, category_code: str | None) -> WorkOrder:
-    """The order as routed; most keep the category they came with (no copy made: a
-    pydantic copy of an order costs more than triaging it)."""
+    """The order as routed; most keep the category they came with, and need no copy."""
     if category_code == order.category_code:
         return order
     return order.model_copy(update={"category_code": category_code})

@@ -31,8 +31,6 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.store.types import UtcDateTime
 
-Processor = Callable[[Any], Any] | None
-
 
 def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A scalar processor that converts each distinct value once per batch."""
